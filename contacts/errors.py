@@ -1,0 +1,96 @@
+"""One error shape for the whole API: ``{"detail": str, "code": str, "errors"?: {field: [str]}}``.
+
+DRF's exceptions are reshaped by ``api_exception_handler``; errors raised outside DRF views (unknown
+URLs, crashes) by the ``handler*`` views that ``bitespeed.urls`` installs. Pages of the admin keep
+Django's HTML error pages.
+"""
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from contacts.locking import LocksChanged
+
+logger = logging.getLogger(__name__)
+
+ADMIN_PREFIX = "/admin/"
+RETRY_AFTER_SECONDS = 1
+
+
+def error_body(*, detail: str, code: str, errors: dict | None = None) -> dict:
+    body: dict = {"detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return body
+
+
+def _validation_body(error: exceptions.ValidationError) -> dict:
+    detail = error.detail if isinstance(error.detail, dict) else {"non_field_errors": error.detail}
+    errors = {field: [str(message) for message in messages] for field, messages in detail.items()}
+    summary = "; ".join(
+        f"{field}: {' '.join(messages)}" if field != "non_field_errors" else " ".join(messages)
+        for field, messages in errors.items()
+    )
+    return error_body(detail=summary, code="invalid", errors=errors)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler with every body in the one error shape, and busy databases as ``503``."""
+    if isinstance(exc, (OperationalError, InterfaceError, LocksChanged)):
+        logger.exception("database unavailable for %s", context["request"].path)
+        return Response(
+            error_body(
+                detail="The database is busy or unreachable; retry shortly.", code="unavailable"
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _validation_body(exc)
+    elif isinstance(exc, exceptions.APIException):
+        response.data = error_body(detail=str(exc.detail), code=exc.get_codes())
+    else:
+        response.data = error_body(detail=str(response.data.get("detail")), code="error")
+    return response
+
+
+def _is_admin(request: HttpRequest) -> bool:
+    return request.path.startswith(ADMIN_PREFIX)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.bad_request(request, exception)
+    return JsonResponse(error_body(detail="Bad request.", code="bad_request"), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse(
+        error_body(detail="You do not have permission.", code="permission_denied"), status=403
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(
+        error_body(detail=f"No endpoint at {request.path}.", code="not_found"), status=404
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_admin(request):
+        return defaults.server_error(request)
+    return JsonResponse(
+        error_body(detail="Internal server error.", code="server_error"), status=500
+    )

@@ -1,0 +1,93 @@
+"""Locks and retries for writes to clusters. The protocol is described in docs/concurrency.md.
+
+On PostgreSQL, writers take transaction-scoped advisory locks on the identifiers they bring that no
+live contact has yet, then row locks on the primaries of the clusters they touch, each kind in
+ascending order. On SQLite a write transaction already holds the whole database
+(``BEGIN IMMEDIATE``), so both are no-ops there.
+"""
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from django.db import OperationalError, connection
+
+from contacts.models import Contact
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+# PostgreSQL's serialization_failure and deadlock_detected: the transaction lost a race and may
+# simply be run again.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+class LocksChanged(Exception):
+    """The clusters kept moving while a transaction locked them; run the transaction again."""
+
+
+def uses_row_locks() -> bool:
+    """Whether the database serializes writers per row (PostgreSQL) rather than as a whole."""
+    return connection.vendor == "postgresql"
+
+
+def identifier_lock_key(*, kind: str, value: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_xact_lock``, the same on every app server."""
+    digest = hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_identifiers(*, keys: Iterable[int]) -> None:
+    """Take advisory locks on identifiers, in ascending order, until the transaction ends.
+
+    A row lock cannot protect a value that is on no row yet; these keep two requests from both
+    creating a contact for the same new email or phone number.
+    """
+    ordered = sorted(set(keys))
+    if not ordered or not uses_row_locks():
+        return
+    calls = ", ".join(["pg_advisory_xact_lock(%s)"] * len(ordered))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {calls}", ordered)
+
+
+def lock_primaries(*, ids: Iterable[int]) -> None:
+    """Lock the rows of cluster primaries, in ascending id order, until the transaction ends."""
+    ordered = sorted(set(ids))
+    if not ordered or not uses_row_locks():
+        return
+    list(
+        Contact.objects.select_for_update(no_key=True)
+        .filter(id__in=ordered)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def is_retryable(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def run_with_retries(
+    operation: Callable[[], Result], *, attempts: int, base_delay: float = 0.005
+) -> Result:
+    """Run ``operation`` (which owns its transaction) again after deadlocks and lost races.
+
+    Waits a random, growing delay between attempts (full jitter) so that the losers of a race do not
+    collide again; gives up after ``attempts`` and re-raises the last error.
+    """
+    attempt = 1
+    while True:
+        try:
+            return operation()
+        except (OperationalError, LocksChanged) as error:
+            retryable = isinstance(error, LocksChanged) or is_retryable(error)
+            if not retryable or attempt >= attempts:
+                raise
+            logger.info("retrying after %s (attempt %d of %d)", error, attempt, attempts)
+            time.sleep(random.uniform(0, base_delay * 2**attempt))
+            attempt += 1

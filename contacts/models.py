@@ -1,0 +1,122 @@
+"""Contacts and the observations that link them (SPEC §2, §3). Fields, constraints, indexes; no logic.
+
+Only ``contacts.services`` writes ``linked_id`` and ``link_precedence``.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from contacts.normalize import EMAIL_MAX_LENGTH, PHONE_MAX_LENGTH
+
+LIVE = Q(deleted_at__isnull=True)
+
+
+class LinkPrecedence(models.TextChoices):
+    PRIMARY = "primary", "Primary"
+    SECONDARY = "secondary", "Secondary"
+
+
+class Source(models.TextChoices):
+    """Where a write came from, for link records and the history."""
+
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+    COMMAND = "command", "Management command"
+
+
+class LiveContactManager(models.Manager["Contact"]):
+    def get_queryset(self) -> models.QuerySet["Contact"]:
+        return super().get_queryset().filter(LIVE)
+
+
+class Contact(models.Model):
+    """One email and/or phone number a customer used, linked to the primary of its cluster.
+
+    ``created_at`` defaults to the database clock (``STATEMENT_TIMESTAMP()`` on PostgreSQL), so that
+    the order of contacts does not depend on the clocks of the app servers; see
+    docs/concurrency.md.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    email = models.CharField(max_length=EMAIL_MAX_LENGTH, null=True, blank=True)
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH, null=True, blank=True)
+    linked = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="secondaries",
+        db_index=False,
+        help_text="The primary contact of this contact's cluster; empty on a primary.",
+    )
+    link_precedence = models.CharField(
+        max_length=9, choices=LinkPrecedence.choices, default=LinkPrecedence.PRIMARY
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = models.Manager()
+    live = LiveContactManager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email__isnull=False) | Q(phone_number__isnull=False),
+                name="contact_has_email_or_phone",
+            ),
+            models.CheckConstraint(
+                condition=~Q(email="") & ~Q(phone_number=""),
+                name="contact_identifiers_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(link_precedence=LinkPrecedence.PRIMARY, linked__isnull=True)
+                    | Q(link_precedence=LinkPrecedence.SECONDARY, linked__isnull=False)
+                ),
+                name="contact_primary_iff_unlinked",
+            ),
+            models.CheckConstraint(
+                condition=~Q(linked=models.F("id")),
+                name="contact_not_linked_to_itself",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["email"], condition=LIVE, name="contact_live_email"),
+            models.Index(fields=["phone_number"], condition=LIVE, name="contact_live_phone"),
+            models.Index(fields=["linked"], condition=LIVE, name="contact_live_linked"),
+        ]
+
+    def __str__(self) -> str:
+        identifiers = " / ".join(value for value in (self.email, self.phone_number) if value)
+        return f"#{self.id} {identifiers}"
+
+    @property
+    def is_primary(self) -> bool:
+        return self.link_precedence == LinkPrecedence.PRIMARY
+
+
+class IdentityLink(models.Model):
+    """An email and a phone number seen together in one request that bridged two clusters.
+
+    No contact row holds this pair (SPEC §4 rule 3), so without this record the graph could not be
+    rebuilt from stored rows (SPEC §3). It counts only while both identifiers are on live contacts.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    email = models.CharField(max_length=EMAIL_MAX_LENGTH)
+    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["email", "phone_number"], name="identity_link_pair"),
+        ]
+        indexes = [models.Index(fields=["phone_number"], name="identity_link_phone")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ↔ {self.phone_number}"

@@ -1,0 +1,117 @@
+"""The rules of ``POST /identify/`` (SPEC §4) as a pure function over the rows of the matched clusters.
+
+``plan_identify`` decides what a request must write; ``contacts.services`` takes the locks, applies
+the plan and builds the answer. Keeping the decision free of the ORM lets the service re-plan
+cheaply after it has locked (see docs/concurrency.md) and lets tests check the rules directly.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+from contacts.selectors import ContactRow
+
+
+class Outcome(enum.StrEnum):
+    """What a request did; logged and counted by the benchmark."""
+
+    NEW_PRIMARY = "new_primary"
+    NEW_SECONDARY = "new_secondary"
+    MERGE = "merge"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class IdentifyPlan:
+    """The writes one request needs, given the live rows of the clusters it matched."""
+
+    email: str | None
+    phone_number: str | None
+    rows: list[ContactRow]
+    primary: ContactRow | None
+    """The oldest primary among the matched clusters: the one that stays primary."""
+    demoted_ids: list[int] = field(default_factory=list)
+    """Primaries of the other matched clusters, which become secondaries of ``primary``."""
+    new_identifiers: list[tuple[str, str]] = field(default_factory=list)
+    """``("email", value)`` / ``("phone", value)`` pairs the request brings that no live contact has."""
+    stores_link: bool = False
+    """The request bridges clusters without creating a row: keep the pair as a link record."""
+
+    @property
+    def cluster_ids(self) -> list[int]:
+        """Ids of the primaries whose clusters this plan touches, ascending."""
+        ids = self.demoted_ids + ([self.primary.id] if self.primary else [])
+        return sorted(ids)
+
+    @property
+    def creates_contact(self) -> bool:
+        return bool(self.new_identifiers)
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.primary is None:
+            return Outcome.NEW_PRIMARY
+        if self.demoted_ids:
+            return Outcome.MERGE
+        if self.creates_contact:
+            return Outcome.NEW_SECONDARY
+        return Outcome.UNCHANGED
+
+    @property
+    def writes(self) -> bool:
+        return self.outcome is not Outcome.UNCHANGED
+
+
+def plan_identify(
+    *, rows: list[ContactRow], email: str | None, phone_number: str | None
+) -> IdentifyPlan:
+    """Apply SPEC §4 rules 1–4 to the live rows of every cluster holding ``email`` or ``phone_number``.
+
+    The rules are written for healthy data, but the plan stays sound on any rows: every cluster that
+    holds one of the identifiers is merged into the oldest one, which is what the graph of SPEC §3
+    says they are.
+    """
+    by_id = {row.id: row for row in rows}
+    matched_roots = {
+        row.root_id
+        for row in rows
+        if (email is not None and row.email == email)
+        or (phone_number is not None and row.phone_number == phone_number)
+    }
+    new_identifiers = []
+    if email is not None and email not in {row.email for row in rows}:
+        new_identifiers.append(("email", email))
+    if phone_number is not None and phone_number not in {row.phone_number for row in rows}:
+        new_identifiers.append(("phone", phone_number))
+    if not matched_roots:
+        return IdentifyPlan(
+            email=email,
+            phone_number=phone_number,
+            rows=rows,
+            primary=None,
+            new_identifiers=new_identifiers,
+        )
+
+    def cluster_head(root_id: int) -> ContactRow:
+        """The primary row of a cluster; its oldest live row if the primary is gone."""
+        return by_id.get(root_id) or min(
+            (row for row in rows if row.root_id == root_id), key=lambda row: row.age_key
+        )
+
+    primary = min((cluster_head(root_id) for root_id in matched_roots), key=lambda row: row.age_key)
+    demoted_ids = sorted(matched_roots - {primary.id})
+    stores_link = (
+        bool(demoted_ids)
+        and not new_identifiers
+        and email is not None
+        and phone_number is not None
+        and not any(row.email == email and row.phone_number == phone_number for row in rows)
+    )
+    return IdentifyPlan(
+        email=email,
+        phone_number=phone_number,
+        rows=rows,
+        primary=primary,
+        demoted_ids=demoted_ids,
+        new_identifiers=new_identifiers,
+        stores_link=stores_link,
+    )

@@ -1,0 +1,18 @@
+"""HTTP endpoints: thin shells over ``contacts.services``."""
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from contacts.serializers import IdentifyRequestSerializer, identity_payload
+from contacts.services import contact_identify
+
+
+class IdentifyView(APIView):
+    """``POST /identify/``: link the email and/or phone number and answer with the identity."""
+
+    def post(self, request: Request) -> Response:
+        serializer = IdentifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        identity = contact_identify(**serializer.validated_data)
+        return Response(identity_payload(identity))
