@@ -118,9 +118,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Identify transactions ------------------------------------------------------------------------
 
-# How often one /identify/ request is tried when PostgreSQL reports a deadlock or a
-# serialization failure, before the request fails. See docs/concurrency.md.
-IDENTIFY_MAX_ATTEMPTS = env_int("IDENTIFY_MAX_ATTEMPTS", default=5)
+# How often one /identify/ transaction is tried when it loses a race for a lock (or PostgreSQL
+# reports a deadlock or a serialization failure) before the request fails. See docs/concurrency.md.
+IDENTIFY_MAX_ATTEMPTS = env_int("IDENTIFY_MAX_ATTEMPTS", default=10)
 
 # --- Auth, i18n, static files ---------------------------------------------------------------------
 

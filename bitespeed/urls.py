@@ -5,7 +5,7 @@ from contacts.views import IdentifyView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Both /identify/ and /identify answer: a redirect would turn a POST into a GET for some clients.
+    # Both /identify/ and /identify answer: a redirect turns a POST into a GET for some clients.
     re_path(r"^identify/?$", IdentifyView.as_view(), name="identify"),
 ]
 

@@ -24,10 +24,11 @@ Result = TypeVar("Result")
 # PostgreSQL's serialization_failure and deadlock_detected: the transaction lost a race and may
 # simply be run again.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class LocksChanged(Exception):
-    """The clusters kept moving while a transaction locked them; run the transaction again."""
+    """A transaction needs a lock it could not take in order; run the transaction again."""
 
 
 def uses_row_locks() -> bool:
@@ -41,31 +42,44 @@ def identifier_lock_key(*, kind: str, value: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock_identifiers(*, keys: Iterable[int]) -> None:
+def lock_identifiers(*, keys: Iterable[int], wait: bool = True) -> None:
     """Take advisory locks on identifiers, in ascending order, until the transaction ends.
 
     A row lock cannot protect a value that is on no row yet; these keep two requests from both
-    creating a contact for the same new email or phone number.
+    creating a contact for the same new email or phone number. With ``wait=False`` a lock that is
+    taken raises ``LocksChanged`` instead of waiting.
     """
     ordered = sorted(set(keys))
     if not ordered or not uses_row_locks():
         return
-    calls = ", ".join(["pg_advisory_xact_lock(%s)"] * len(ordered))
+    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+    calls = ", ".join([f"{function}(%s)"] * len(ordered))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {calls}", ordered)
+        if not wait and not all(cursor.fetchone()):
+            raise LocksChanged("an identifier lock is taken")
 
 
-def lock_primaries(*, ids: Iterable[int]) -> None:
-    """Lock the rows of cluster primaries, in ascending id order, until the transaction ends."""
+def lock_primaries(*, ids: Iterable[int], wait: bool = True) -> None:
+    """Lock the rows of cluster primaries, in ascending id order, until the transaction ends.
+
+    With ``wait=False`` a row that is locked raises ``LocksChanged`` instead of waiting.
+    """
     ordered = sorted(set(ids))
     if not ordered or not uses_row_locks():
         return
-    list(
-        Contact.objects.select_for_update(no_key=True)
+    rows = (
+        Contact.objects.select_for_update(no_key=True, nowait=not wait)
         .filter(id__in=ordered)
         .order_by("id")
         .values_list("id", flat=True)
     )
+    try:
+        list(rows)
+    except OperationalError as error:
+        if wait or getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        raise LocksChanged("a primary is locked") from error
 
 
 def is_retryable(error: OperationalError) -> bool:
@@ -73,9 +87,13 @@ def is_retryable(error: OperationalError) -> bool:
 
 
 def run_with_retries(
-    operation: Callable[[], Result], *, attempts: int, base_delay: float = 0.005
+    operation: Callable[[int], Result],
+    *,
+    attempts: int,
+    base_delay: float = 0.005,
+    max_delay: float = 0.2,
 ) -> Result:
-    """Run ``operation`` (which owns its transaction) again after deadlocks and lost races.
+    """Run ``operation(attempt)`` (which owns its transaction) again after deadlocks and lost races.
 
     Waits a random, growing delay between attempts (full jitter) so that the losers of a race do not
     collide again; gives up after ``attempts`` and re-raises the last error.
@@ -83,11 +101,11 @@ def run_with_retries(
     attempt = 1
     while True:
         try:
-            return operation()
+            return operation(attempt)
         except (OperationalError, LocksChanged) as error:
             retryable = isinstance(error, LocksChanged) or is_retryable(error)
             if not retryable or attempt >= attempts:
                 raise
             logger.info("retrying after %s (attempt %d of %d)", error, attempt, attempts)
-            time.sleep(random.uniform(0, base_delay * 2**attempt))
+            time.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
             attempt += 1

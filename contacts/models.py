@@ -1,4 +1,4 @@
-"""Contacts and the observations that link them (SPEC §2, §3). Fields, constraints, indexes; no logic.
+"""Contacts and the observations that link them (SPEC §2, §3): fields, constraints, indexes.
 
 Only ``contacts.services`` writes ``linked_id`` and ``link_precedence``.
 """
@@ -39,8 +39,12 @@ class Contact(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    email = models.CharField(max_length=EMAIL_MAX_LENGTH, null=True, blank=True)
-    phone_number = models.CharField(max_length=PHONE_MAX_LENGTH, null=True, blank=True)
+    # NULL, not "", means "no email" / "no phone" (SPEC §2): the constraints and the partial
+    # indexes rely on it.
+    email = models.CharField(max_length=EMAIL_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
+    phone_number = models.CharField(  # noqa: DJ001
+        max_length=PHONE_MAX_LENGTH, null=True, blank=True
+    )
     linked = models.ForeignKey(
         "self",
         null=True,

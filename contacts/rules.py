@@ -1,4 +1,4 @@
-"""The rules of ``POST /identify/`` (SPEC §4) as a pure function over the rows of the matched clusters.
+"""The rules of ``POST /identify/`` (SPEC §4) as a pure function over the rows of matched clusters.
 
 ``plan_identify`` decides what a request must write; ``contacts.services`` takes the locks, applies
 the plan and builds the answer. Keeping the decision free of the ORM lets the service re-plan
@@ -32,7 +32,7 @@ class IdentifyPlan:
     demoted_ids: list[int] = field(default_factory=list)
     """Primaries of the other matched clusters, which become secondaries of ``primary``."""
     new_identifiers: list[tuple[str, str]] = field(default_factory=list)
-    """``("email", value)`` / ``("phone", value)`` pairs the request brings that no live contact has."""
+    """``("email", value)`` / ``("phone", value)``: what the request brings that no contact has."""
     stores_link: bool = False
     """The request bridges clusters without creating a row: keep the pair as a link record."""
 
@@ -64,7 +64,7 @@ class IdentifyPlan:
 def plan_identify(
     *, rows: list[ContactRow], email: str | None, phone_number: str | None
 ) -> IdentifyPlan:
-    """Apply SPEC §4 rules 1–4 to the live rows of every cluster holding ``email`` or ``phone_number``.
+    """Apply SPEC §4 rules 1 to 4 to the live rows of every cluster holding either identifier.
 
     The rules are written for healthy data, but the plan stays sound on any rows: every cluster that
     holds one of the identifiers is merged into the oldest one, which is what the graph of SPEC §3

@@ -25,8 +25,8 @@ from contacts.models import Contact, IdentityLink, LinkPrecedence, Source
 from contacts.rules import IdentifyPlan, Outcome, plan_identify
 from contacts.selectors import ContactRow, cluster_rows
 
-# How often one transaction may find that the clusters it locked moved before it gives up and
-# starts again; each round locks what the previous read revealed.
+# How often one transaction may find that the clusters it locked have moved, and lock what its
+# read revealed, before it starts over.
 MAX_LOCK_ROUNDS = 4
 
 
@@ -51,45 +51,54 @@ def contact_identify(
     """
     if email is None and phone_number is None:
         raise ValueError("contact_identify needs an email or a phone number")
-    plan = plan_identify(
-        rows=cluster_rows(email=email, phone_number=phone_number),
-        email=email,
-        phone_number=phone_number,
-    )
+    plan = _plan(email=email, phone_number=phone_number)
     if not plan.writes:
         return identity_from_rows(rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome)
     return run_with_retries(
-        lambda: _identify_locked(hint=plan, source=source),
+        lambda attempt: _identify_locked(
+            email=email,
+            phone_number=phone_number,
+            source=source,
+            hint=plan if attempt == 1 else None,
+        ),
         attempts=settings.IDENTIFY_MAX_ATTEMPTS,
     )
 
 
-def _identify_locked(*, hint: IdentifyPlan, source: Source) -> Identity:
-    """Lock what ``hint`` says will change, re-plan from a fresh read, and apply the plan."""
-    email, phone_number = hint.email, hint.phone_number
+def _plan(*, email: str | None, phone_number: str | None) -> IdentifyPlan:
+    rows = cluster_rows(email=email, phone_number=phone_number)
+    return plan_identify(rows=rows, email=email, phone_number=phone_number)
+
+
+def _locks_needed(plan: IdentifyPlan) -> tuple[set[int], set[int]]:
+    """Advisory lock keys of the identifiers the plan creates, and the primaries it changes."""
+    keys = {identifier_lock_key(kind=kind, value=value) for kind, value in plan.new_identifiers}
+    return keys, set(plan.cluster_ids) if plan.writes else set()
+
+
+def _identify_locked(
+    *, email: str | None, phone_number: str | None, source: Source, hint: IdentifyPlan | None
+) -> Identity:
+    """Lock what the request will change, re-plan from a read under the locks, apply the plan.
+
+    The first locks are taken in the global order and may wait; a later read that reveals more to
+    lock takes those without waiting, or starts the transaction over (docs/concurrency.md).
+    """
     with transaction.atomic():
+        plan = hint or _plan(email=email, phone_number=phone_number)
+        keys, ids = _locks_needed(plan)
         held_keys: set[int] = set()
         held_ids: set[int] = set()
-        keys, ids = _locks_needed(hint), set(hint.cluster_ids)
-        for _ in range(MAX_LOCK_ROUNDS):
-            lock_identifiers(keys=keys - held_keys)
-            lock_primaries(ids=ids - held_ids)
+        for round_ in range(MAX_LOCK_ROUNDS):
+            lock_identifiers(keys=keys - held_keys, wait=round_ == 0)
+            lock_primaries(ids=ids - held_ids, wait=round_ == 0)
             held_keys |= keys
             held_ids |= ids
-            plan = plan_identify(
-                rows=cluster_rows(email=email, phone_number=phone_number),
-                email=email,
-                phone_number=phone_number,
-            )
-            keys = _locks_needed(plan)
-            ids = set(plan.cluster_ids) if plan.writes else set()
+            plan = _plan(email=email, phone_number=phone_number)
+            keys, ids = _locks_needed(plan)
             if not uses_row_locks() or (keys <= held_keys and ids <= held_ids):
                 return _apply(plan=plan, source=source)
         raise LocksChanged(f"clusters of {email!r} / {phone_number!r} kept changing")
-
-
-def _locks_needed(plan: IdentifyPlan) -> set[int]:
-    return {identifier_lock_key(kind=kind, value=value) for kind, value in plan.new_identifiers}
 
 
 def _apply(*, plan: IdentifyPlan, source: Source) -> Identity:

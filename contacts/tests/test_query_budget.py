@@ -1,0 +1,73 @@
+"""SQL statements per /identify/ request: a small constant, whatever the size of the clusters.
+
+The test database wraps each test in a transaction, so the service's transaction shows up as a
+SAVEPOINT / RELEASE pair here: they stand in for BEGIN / COMMIT in these counts.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.rules import Outcome
+
+pytestmark = pytest.mark.django_db
+
+# Statements per outcome, BEGIN and COMMIT included (SPEC §5 and the core issue's aims).
+BUDGET = {
+    Outcome.UNCHANGED: 5,
+    Outcome.NEW_PRIMARY: 7,
+    Outcome.NEW_SECONDARY: 7,
+    Outcome.MERGE: 7,
+}
+
+
+@pytest.fixture
+def cluster(make_contact):
+    """A cluster of ``size`` contacts sharing ``phone``, each with its own email."""
+
+    def create(*, size: int, phone: str, tag: str) -> None:
+        primary = make_contact(email=f"{tag}0@example.com", phone=phone)
+        for index in range(1, size):
+            make_contact(email=f"{tag}{index}@example.com", phone=phone, linked=primary)
+
+    return create
+
+
+@pytest.fixture
+def count_statements(identify):
+    def count(**request) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            identify(**request)
+        return len(captured.captured_queries)
+
+    return count
+
+
+def statements_per_outcome(*, size: int, cluster, count_statements) -> dict[Outcome, int]:
+    """Counts for one request of each outcome against clusters of ``size`` contacts."""
+    cluster(size=size, phone=f"{size}111", tag=f"a{size}.")
+    cluster(size=size, phone=f"{size}222", tag=f"b{size}.")
+    return {
+        Outcome.UNCHANGED: count_statements(phone=f"{size}111"),
+        Outcome.NEW_PRIMARY: count_statements(email=f"new{size}@example.com", phone=f"{size}333"),
+        Outcome.NEW_SECONDARY: count_statements(
+            email=f"more{size}@example.com", phone=f"{size}111"
+        ),
+        Outcome.MERGE: count_statements(email=f"a{size}.0@example.com", phone=f"{size}222"),
+    }
+
+
+@pytest.mark.parametrize("size", [1, 200])
+def test_statements_stay_within_budget(size, cluster, count_statements):
+    counts = statements_per_outcome(size=size, cluster=cluster, count_statements=count_statements)
+
+    over_budget = {outcome: n for outcome, n in counts.items() if n > BUDGET[outcome]}
+    assert not over_budget, counts
+
+
+def test_statements_do_not_grow_with_the_cluster(cluster, count_statements):
+    small = statements_per_outcome(size=1, cluster=cluster, count_statements=count_statements)
+    large = statements_per_outcome(size=200, cluster=cluster, count_statements=count_statements)
+
+    assert small == large
+    assert small[Outcome.UNCHANGED] == 1, "a lookup is answered by one statement"
