@@ -20,6 +20,11 @@ from contacts.models import Contact
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
+Plan = TypeVar("Plan")
+
+# How often one transaction may find that what it locked has moved, and lock what its read revealed,
+# before it starts over.
+MAX_LOCK_ROUNDS = 4
 
 # PostgreSQL's serialization_failure and deadlock_detected: the transaction lost a race and may
 # simply be run again.
@@ -80,6 +85,36 @@ def lock_primaries(*, ids: Iterable[int], wait: bool = True) -> None:
         if wait or getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         raise LocksChanged("a primary is locked") from error
+
+
+def plan_under_locks(
+    *,
+    plan: Callable[[], Plan],
+    locks_needed: Callable[[Plan], tuple[set[int], set[int]]],
+    first: Plan | None = None,
+) -> Plan:
+    """Take the locks a plan needs and return a plan made from a read under those locks.
+
+    ``plan`` reads and decides; ``locks_needed`` names the identifier keys and row ids a plan's
+    writes need. Runs inside the caller's transaction. The first locks, those of ``first`` (or of a
+    first unlocked read), are taken in the global order and may wait; locks that a later read
+    reveals are taken without waiting, else ``LocksChanged`` starts the transaction over. See
+    docs/concurrency.md.
+    """
+    current = first if first is not None else plan()
+    keys, ids = locks_needed(current)
+    held_keys: set[int] = set()
+    held_ids: set[int] = set()
+    for round_ in range(MAX_LOCK_ROUNDS):
+        lock_identifiers(keys=keys - held_keys, wait=round_ == 0)
+        lock_primaries(ids=ids - held_ids, wait=round_ == 0)
+        held_keys |= keys
+        held_ids |= ids
+        current = plan()
+        keys, ids = locks_needed(current)
+        if not uses_row_locks() or (keys <= held_keys and ids <= held_ids):
+            return current
+    raise LocksChanged("the clusters kept changing while they were being locked")
 
 
 def is_retryable(error: OperationalError) -> bool:

@@ -3,6 +3,7 @@
 Only ``contacts.services`` writes ``linked_id`` and ``link_precedence``.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
@@ -23,6 +24,17 @@ class Source(models.TextChoices):
     API = "api", "API"
     ADMIN = "admin", "Admin"
     COMMAND = "command", "Management command"
+
+
+class EventKind(models.TextChoices):
+    PRIMARY_CREATED = "primary_created", "Primary created"
+    SECONDARY_ADDED = "secondary_added", "Secondary added"
+    MERGED = "merged", "Clusters merged"
+    SPLIT = "split", "Cluster split"
+    EDITED = "edited", "Contact edited"
+    DELETED = "deleted", "Contact soft-deleted"
+    RESTORED = "restored", "Contact restored"
+    REPAIRED = "repaired", "Links repaired"
 
 
 class LiveContactManager(models.Manager["Contact"]):
@@ -124,3 +136,36 @@ class IdentityLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} ↔ {self.phone_number}"
+
+
+class ClusterEvent(models.Model):
+    """One change to the links between contacts: the append-only history of every cluster.
+
+    Written by ``contacts.services`` in the transaction that makes the change. An event names the
+    contact it is about and the primary that contact belongs to right after the change, so a
+    cluster's history is every event about any of its contacts, and survives merges and splits.
+    ``details`` says how: the request that bridged two clusters, the winner and loser of a merge,
+    the old and new values of an edit.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="events")
+    primary = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
+    details = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The staff user who made the change, for changes made in the admin.",
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: #{self.contact_id} in cluster #{self.primary_id}"

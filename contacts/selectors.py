@@ -6,7 +6,8 @@ from datetime import datetime
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from contacts.models import Contact
+from contacts.graph import identifier_nodes
+from contacts.models import Contact, IdentityLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,26 @@ class ContactRow:
     def age_key(self) -> tuple[datetime, int]:
         """Older contacts sort first: ``created_at``, then ``id`` (SPEC §2 invariant 4)."""
         return (self.created_at, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    """A contact as it is, deleted or not: what a correction starts from."""
+
+    id: int
+    email: str | None
+    phone_number: str | None
+    linked_id: int | None
+    created_at: datetime
+    deleted_at: datetime | None
+
+    @property
+    def root_id(self) -> int:
+        return self.linked_id if self.linked_id is not None else self.id
+
+    @property
+    def nodes(self) -> list[tuple[str, str]]:
+        return identifier_nodes(email=self.email, phone_number=self.phone_number)
 
 
 def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
@@ -56,3 +77,58 @@ def cluster_rows(*, email: str | None, phone_number: str | None) -> list[Contact
         .values_list("id", "email", "phone_number", "linked_id", "created_at")
     )
     return [ContactRow(*row) for row in rows]
+
+
+def contact_state(*, contact_id: int) -> ContactState:
+    """A contact, live or soft-deleted; raises ``Contact.DoesNotExist`` if there is none."""
+    row = Contact.objects.filter(id=contact_id).values_list(
+        "id", "email", "phone_number", "linked_id", "created_at", "deleted_at"
+    )
+    return ContactState(*row.get())
+
+
+def _nodes_filter(nodes: set[tuple[str, str]], *, email_field: str, phone_field: str) -> Q:
+    emails = [value for kind, value in nodes if kind == "email"]
+    phones = [value for kind, value in nodes if kind == "phone"]
+    return Q(**{f"{email_field}__in": emails}) | Q(**{f"{phone_field}__in": phones})
+
+
+def neighbourhood_rows(
+    *, root_ids: set[int], nodes: set[tuple[str, str]]
+) -> tuple[list[ContactRow], list[tuple[str, str]]]:
+    """Live contacts of the given clusters, and of every cluster linked to them, oldest first.
+
+    Starting from the clusters rooted at ``root_ids`` and the contacts carrying ``nodes``, follows
+    shared identifiers and link records until nothing new is reached; returns the contacts and the
+    link records among their identifiers. What a correction must reconcile (SPEC §3).
+    """
+    roots, reached = set(root_ids), set(nodes)
+    while True:
+        rows = [
+            ContactRow(*row)
+            for row in Contact.live.filter(
+                Q(id__in=roots)
+                | Q(linked_id__in=roots)
+                | _nodes_filter(reached, email_field="email", phone_field="phone_number")
+            )
+            .order_by("created_at", "id")
+            .values_list("id", "email", "phone_number", "linked_id", "created_at")
+        ]
+        row_nodes = {
+            node
+            for row in rows
+            for node in identifier_nodes(email=row.email, phone_number=row.phone_number)
+        }
+        links = list(
+            IdentityLink.objects.filter(
+                _nodes_filter(row_nodes, email_field="email", phone_field="phone_number")
+            ).values_list("email", "phone_number")
+        )
+        link_nodes = {
+            node for email, phone in links for node in (("email", email), ("phone", phone))
+        }
+        new_roots = {row.root_id for row in rows}
+        if new_roots <= roots and (row_nodes | link_nodes) <= reached:
+            return rows, links
+        roots |= new_roots
+        reached |= row_nodes | link_nodes

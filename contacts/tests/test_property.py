@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts.graph import UnionFind
-from contacts.models import Contact, IdentityLink
+from contacts.models import ClusterEvent, Contact, IdentityLink
 from contacts.tests.graph_model import as_partition, assert_invariants, stored_clusters
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +75,7 @@ requests = st.lists(
 
 
 def reset_tables() -> None:
+    ClusterEvent.objects.all().delete()
     Contact.objects.filter(linked__isnull=False).delete()
     Contact.objects.all().delete()
     IdentityLink.objects.all().delete()
