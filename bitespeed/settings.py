@@ -108,11 +108,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": env_int("SQLITE_BUSY_TIMEOUT", default=20),
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", default=5),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
     }
-    # SQLite files are cheap to open; a persistent connection would only pin WAL snapshots.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Every wait is bounded, so the database gives up before gunicorn's worker timeout: a request
+    # that cannot get its locks in time answers 503 instead of hanging (docs/concurrency.md).
+    # Set DB_STATEMENT_TIMEOUT_MS=0 for one-off long work such as migrations on a large table.
+    # https://www.postgresql.org/docs/15/runtime-config-client.html
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": env_int("DB_CONNECT_TIMEOUT", default=3),
+        "application_name": os.environ.get("DB_APPLICATION_NAME", "bitespeed"),
+        "options": " ".join(
+            [
+                f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', default=3_000)}",
+                f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', default=10_000)}",
+                "-c idle_in_transaction_session_timeout="
+                f"{env_int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', default=30_000)}",
+            ]
+        ),
+        # Options in DATABASE_URL's query string, such as sslmode, win.
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
