@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.client import HTTPConnection, HTTPException
@@ -29,6 +29,7 @@ from django.db import connection
 
 from contacts.models import Contact
 from contacts.tests.graph_model import assert_invariants, live_rows
+from contacts.tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -38,6 +39,7 @@ STORM_THREADS = 8
 REQUESTS_PER_THREAD = 40
 SLOWEST_ALLOWED_SECONDS = 10.0
 HELD_PHONE = "9999999"
+CONNECT_TIMEOUT_SECONDS = 2
 
 
 @dataclass
@@ -66,9 +68,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def database_url() -> str:
+def database_url(*, port: int | None = None) -> str:
     database = connection.settings_dict
-    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    address = f"{database['HOST']}:{port or database['PORT']}"
+    return f"postgres://{database['USER']}@{address}/{database['NAME']}"
 
 
 def post(server: Server, body: dict, *, timeout: float = 15.0) -> tuple[int, bytes]:
@@ -82,46 +85,66 @@ def post(server: Server, body: dict, *, timeout: float = 15.0) -> tuple[int, byt
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    port = free_port()
-    application_name = f"bitespeed-faults-{uuid.uuid4().hex[:8]}"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": "fault-suite",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
-        "DB_APPLICATION_NAME": application_name,
-    }
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "bitespeed.wsgi"),
-            *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--timeout", "20"),
-        ],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Server("127.0.0.1", port, process, application_name)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            post(server, {"phoneNumber": "000"}, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
+def start_server() -> Iterator[Callable[..., Server]]:
+    """Start gunicorn on a free port against the test database (or ``database_url``)."""
+    processes: list[subprocess.Popen] = []
+
+    def start(*, database: str | None = None) -> Server:
+        port = free_port()
+        application_name = f"bitespeed-faults-{uuid.uuid4().hex[:8]}"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database or database_url(),
+            "SECRET_KEY": "fault-suite",
+            "DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
+            "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+            "DB_APPLICATION_NAME": application_name,
+        }
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "bitespeed.wsgi"),
+                *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--timeout", "20"),
+            ],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        server = Server("127.0.0.1", port, process, application_name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                post(server, {"phoneNumber": "000"}, timeout=2)
+                return server
+            except OSError:
+                time.sleep(0.2)
         pytest.fail("gunicorn did not start")
-    yield server
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+
+    yield start
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def server(start_server) -> Server:
+    return start_server()
+
+
+@pytest.fixture
+def database_proxy() -> Iterator[TcpProxy]:
+    database = connection.settings_dict
+    proxy = TcpProxy(target=(database["HOST"], int(database["PORT"])))
+    proxy.start()
+    yield proxy
+    proxy.stop()
 
 
 def storm_bodies(seed: int) -> list[dict]:
@@ -237,3 +260,26 @@ def test_faults_lose_nothing_and_never_hang(server):
     assert len(server.worker_pids()) == WORKERS
     assert fault_log["killed_worker"] not in server.worker_pids()
     assert Contact.objects.filter(email="after@example.com").exists()
+
+
+def test_database_outage_answers_503_quickly_and_the_service_recovers(start_server, database_proxy):
+    server = start_server(database=database_url(port=database_proxy.port))
+    assert post(server, {"email": "before@example.com"})[0] == 200
+
+    database_proxy.stop()
+    during = []
+    for index in range(2 * WORKERS):
+        started = time.monotonic()
+        status, raw = post(server, {"email": f"during{index}@example.com"})
+        during.append((status, json.loads(raw).get("code"), time.monotonic() - started))
+
+    database_proxy.start()
+    after = [
+        post(server, {"email": f"after{index}@example.com"})[0] for index in range(2 * WORKERS)
+    ]
+
+    print(f"\noutage: answers while down {during}, after {after}")
+    assert {(status, code) for status, code, _ in during} == {(503, "unavailable")}
+    assert max(seconds for _, _, seconds in during) < CONNECT_TIMEOUT_SECONDS + 2
+    assert after == [200] * len(after)
+    assert not Contact.objects.filter(email__startswith="during").exists()
