@@ -89,7 +89,7 @@ def start_server() -> Iterator[Callable[..., Server]]:
     """Start gunicorn on a free port against the test database (or ``database_url``)."""
     processes: list[subprocess.Popen] = []
 
-    def start(*, database: str | None = None) -> Server:
+    def start(*, database: str | None = None, worker_timeout: int = 20) -> Server:
         port = free_port()
         application_name = f"bitespeed-faults-{uuid.uuid4().hex[:8]}"
         environment = {
@@ -105,7 +105,9 @@ def start_server() -> Iterator[Callable[..., Server]]:
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gunicorn", "bitespeed.wsgi"),
-                *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--timeout", "20"),
+                *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)),
+                *("--timeout", str(worker_timeout)),
+                *("--worker-class", "bitespeed.gunicorn_worker.JSONErrorSyncWorker"),
             ],
             cwd=settings.BASE_DIR,
             env=environment,
@@ -283,3 +285,36 @@ def test_database_outage_answers_503_quickly_and_the_service_recovers(start_serv
     assert max(seconds for _, _, seconds in during) < CONNECT_TIMEOUT_SECONDS + 2
     assert after == [200] * len(after)
     assert not Contact.objects.filter(email__startswith="during").exists()
+
+
+def test_a_half_sent_request_is_cut_off_and_others_are_served(start_server):
+    server = start_server(worker_timeout=3)
+    stalled = socket.create_connection((server.url_host, server.port), timeout=15)
+    stalled.sendall(
+        b"POST /identify/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    started = time.monotonic()
+
+    served_meanwhile = post(server, {"email": "meanwhile@example.com"})[0]
+    head, _, body = stalled.makefile("rb").read().partition(b"\r\n\r\n")
+    cut_after = time.monotonic() - started
+    stalled.close()
+
+    assert served_meanwhile == 200
+    assert head.startswith(b"HTTP/1.1 503")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["code"] == "service_unavailable"
+    assert cut_after < 3 + 5
+    assert post(server, {"email": "afterwards@example.com"})[0] == 200
+
+
+def test_malformed_http_is_answered_in_json(server):
+    raw = socket.create_connection((server.url_host, server.port), timeout=5)
+    raw.sendall(b"NOT-HTTP\r\n\r\n")
+
+    head, _, body = raw.makefile("rb").read().partition(b"\r\n\r\n")
+    raw.close()
+
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(body)["code"] == "bad_request"
