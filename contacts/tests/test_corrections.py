@@ -37,6 +37,16 @@ def bridged(make_contact):
     return lorraine, george, bridge
 
 
+@pytest.fixture
+def merged_by_link_record(make_contact):
+    """George's and Biff's clusters, merged by a request that bridged them (SPEC §4 rule 3)."""
+    george = make_contact(email="george@example.com", phone="919191")
+    biff = make_contact(email="biff@example.com", phone="717171", linked=george)
+    other = make_contact(email="biff2@example.com", phone="717171", linked=george)
+    IdentityLink.objects.create(email="george@example.com", phone_number="717171")
+    return george, biff, other
+
+
 class TestSoftDelete:
     def test_deleting_the_bridge_splits_the_cluster_and_the_newer_part_gets_its_oldest(
         self, bridged, staff
@@ -83,22 +93,18 @@ class TestSoftDelete:
         assert primary_of(primary) == primary.id
         assert_invariants()
 
-    def test_a_link_record_keeps_clusters_together_while_both_identifiers_live(self, make_contact):
-        george = make_contact(email="george@example.com", phone="919191")
-        biff = make_contact(email="biff@example.com", phone="717171", linked=george)
-        extra = make_contact(email="biff2@example.com", phone="717171", linked=george)
-        IdentityLink.objects.create(email="george@example.com", phone_number="717171")
+    def test_a_link_record_keeps_clusters_together_while_both_identifiers_live(
+        self, merged_by_link_record
+    ):
+        george, biff, other = merged_by_link_record
 
-        contact_soft_delete(contact_id=extra.id)
+        contact_soft_delete(contact_id=other.id)
 
         assert primary_of(biff) == george.id
         assert_invariants()
 
-    def test_a_link_record_stops_counting_once_an_identifier_is_gone(self, make_contact):
-        george = make_contact(email="george@example.com", phone="919191")
-        biff = make_contact(email="biff@example.com", phone="717171", linked=george)
-        other = make_contact(email="other@example.com", phone="717171", linked=george)
-        IdentityLink.objects.create(email="george@example.com", phone_number="717171")
+    def test_a_link_record_stops_counting_once_an_identifier_is_gone(self, merged_by_link_record):
+        george, biff, other = merged_by_link_record
 
         contact_soft_delete(contact_id=george.id)
 
