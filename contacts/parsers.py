@@ -1,0 +1,29 @@
+"""Request parsing for the API: JSON, with a cap on the body size."""
+
+import io
+
+from django.conf import settings
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class BoundedJSONParser(JSONParser):
+    """``JSONParser`` that reads at most ``settings.API_MAX_BODY_BYTES`` of the body.
+
+    DRF reads the request stream itself, so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` never applies
+    to API requests. Reading one byte past the limit tells a body over it from one at it, whatever
+    ``Content-Length`` claimed.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        return super().parse(io.BytesIO(body), media_type, parser_context)
