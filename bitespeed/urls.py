@@ -19,7 +19,11 @@ urlpatterns = [
         name="schema",
     ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="contacts/redoc.html"),
+        name="redoc",
+    ),
 ]
 
 handler400 = "contacts.errors.bad_request"

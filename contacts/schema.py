@@ -23,6 +23,7 @@ class IdentifierFieldExtension(OpenApiSerializerFieldExtension):
 IDENTIFIER_SCHEMAS = {
     "email": {
         "type": "string",
+        "format": "email",
         "nullable": True,
         "maxLength": 254,
         "description": "Trimmed and lower-cased; an empty string means no email.",
