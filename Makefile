@@ -41,6 +41,7 @@ test: install-dev .env
 lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -10,8 +10,9 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
 # Sync workers: /identify/ spends its time in PostgreSQL, not in Python, and a sync worker keeps
-# one persistent database connection. On 2 cores, 3 workers served the most requests per second
-# (README "Choosing the number of workers"); WEB_CONCURRENCY overrides it per machine.
+# one persistent database connection. Measured on 2 cores shared with PostgreSQL and the load
+# generator (12 clients, 15 s runs, median of 2-4 runs): 2 workers 181 req/s, 3 workers 191 req/s,
+# 4 workers 170 req/s with the widest spread (105-238). Hence 3; WEB_CONCURRENCY overrides it.
 worker_class = "sync"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 
@@ -19,6 +20,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM (a deploy, a scale-down), workers finish the requests they hold for up to this long.
 graceful_timeout = 30
+
+# Workers' heartbeat files in memory where there is a tmpfs: a container's disk can stall them.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 # The service writes its own JSON line per request (contacts.middleware.RequestLogMiddleware), so
 # gunicorn's access log is off; gunicorn's own messages go to stderr.

@@ -114,17 +114,18 @@ DjangoProcess = Callable[..., subprocess.CompletedProcess]
 
 @pytest.fixture
 def django_process() -> DjangoProcess:
-    """Run ``python <args>`` in the project with extra environment variables, as a deploy would.
+    """Run ``python <args>`` in the project with environment variables set (or, if None, unset).
 
     Settings are read once per process, so what depends on the environment at start-up is
     tested in a process of its own.
     """
 
-    def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    def run(*args: str, env: dict[str, str | None]) -> subprocess.CompletedProcess:
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "bitespeed.settings", **env}
         return subprocess.run(
             [sys.executable, *args],
             cwd=settings.BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "bitespeed.settings", **env},
+            env={name: value for name, value in environment.items() if value is not None},
             capture_output=True,
             text=True,
             timeout=120,
