@@ -259,4 +259,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django warns of every 4xx, which the request line already says; its 5xx tracebacks stay.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }
