@@ -33,7 +33,7 @@ migrate: install .env
 
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/gunicorn bitespeed.wsgi --bind $(HOST):$(PORT) --workers 3
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) bitespeed.wsgi
 
 test: install-dev .env
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -41,6 +41,7 @@ test: install-dev .env
 lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
 
 format: install-dev
 	$(BIN)/ruff format .

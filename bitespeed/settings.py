@@ -48,7 +48,22 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-only-used-when-debug-is-on"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default="localhost,127.0.0.1,[::1]")
+# The public host names a platform assigns are added to the configured ones, so that a first deploy
+# answers on its generated domain without further set-up.
+PLATFORM_HOSTS = [
+    host
+    for host in (
+        os.environ.get("RAILWAY_PUBLIC_DOMAIN"),
+        os.environ.get("RENDER_EXTERNAL_HOSTNAME"),
+    )
+    if host
+]
+ALLOWED_HOSTS = [*env_list("ALLOWED_HOSTS", default="localhost,127.0.0.1,[::1]"), *PLATFORM_HOSTS]
+# https://docs.djangoproject.com/en/5.2/ref/settings/#csrf-trusted-origins
+CSRF_TRUSTED_ORIGINS = [
+    *env_list("CSRF_TRUSTED_ORIGINS", default=""),
+    *(f"https://{host}" for host in PLATFORM_HOSTS),
+]
 
 ROOT_URLCONF = "bitespeed.urls"
 WSGI_APPLICATION = "bitespeed.wsgi.application"
@@ -61,10 +76,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "contacts",
 ]
 
 MIDDLEWARE = [
+    # First: every response carries a request id and gets one log line, health checks included.
+    "contacts.middleware.RequestLogMiddleware",
+    # Before anything that validates the Host header (SecurityMiddleware's HTTPS redirect,
+    # CommonMiddleware): platform probes use host names of their own.
+    "contacts.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,6 +119,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        # Persistent connections: 1.1-2.4x the /identify/ throughput of CONN_MAX_AGE=0 here.
         conn_max_age=env_int("CONN_MAX_AGE", default=60),
         conn_health_checks=True,
     )
@@ -140,6 +163,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # reports a deadlock or a serialization failure) before the request fails. See docs/concurrency.md.
 IDENTIFY_MAX_ATTEMPTS = env_int("IDENTIFY_MAX_ATTEMPTS", default=10)
 
+# --- HTTPS behind a proxy -------------------------------------------------------------------------
+# Platforms terminate TLS at their proxy and forward plain HTTP with X-Forwarded-Proto. HTTPS=true
+# trusts that header and turns on the redirect, secure cookies and HSTS; it defaults to on where a
+# platform's public domain is detected. Health checks are answered before the redirect.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secure-proxy-ssl-header
+
+HTTPS = env_bool("HTTPS", default=bool(PLATFORM_HOSTS))
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Caches ---------------------------------------------------------------------------------------
+# REDIS_URL shares the cache (and so the rate limit's counters) between workers and machines;
+# without it each worker process counts on its own.
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- Auth, i18n, static files ---------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -165,21 +218,67 @@ STORAGES = {
 # --- REST framework -------------------------------------------------------------------------------
 # JSON in, JSON out, no authentication: the API is called by shops' backends.
 
+# Largest request body the API reads, in bytes; larger bodies get 413.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=16_384)
+
 REST_FRAMEWORK = {
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["contacts.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "contacts.negotiation.JSONContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "contacts.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Optional rate limit of /identify/ per client, e.g. "600/min"; unset means no limit.
+    # https://www.django-rest-framework.org/api-guide/throttling/
+    "DEFAULT_THROTTLE_RATES": {"identify": os.environ.get("IDENTIFY_RATE_LIMIT") or None},
+    # How many proxies stand in front of the service: the rate limit counts per client address,
+    # taken that many entries from the end of X-Forwarded-For (0: the connecting address).
+    "NUM_PROXIES": env_int("NUM_PROXIES", default=0),
+}
+
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Identity reconciliation",
+    "DESCRIPTION": (
+        "Links a shop's contacts that share an email or a phone number into one identity."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc are served from this service's static files: the docs need no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- Logging --------------------------------------------------------------------------------------
 
+# One JSON object per line on stderr; every record carries the id of the request it belongs to.
+# https://nhairs.github.io/python-json-logger/
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "contacts.request_log.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            # ISO 8601, in UTC.
+            "timestamp": "time",
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django warns of every 4xx, which the request line already says; its 5xx tracebacks stay.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }

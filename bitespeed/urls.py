@@ -1,12 +1,29 @@
 from django.contrib import admin
 from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.negotiation import DefaultContentNegotiation
 
-from contacts.views import IdentifyView
+from contacts.views import IdentifyView, LivenessView, ReadinessView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Both /identify/ and /identify answer: a redirect turns a POST into a GET for some clients.
     re_path(r"^identify/?$", IdentifyView.as_view(), name="identify"),
+    # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
+    path("health/", LivenessView.as_view(), name="health"),
+    path("health/ready/", ReadinessView.as_view(), name="health-ready"),
+    # The schema is YAML by default and JSON with ?format=json, hence DRF's own negotiation.
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation),
+        name="schema",
+    ),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="contacts/redoc.html"),
+        name="redoc",
+    ),
 ]
 
 handler400 = "contacts.errors.bad_request"

@@ -1,9 +1,15 @@
-"""HTTP endpoints: thin shells over ``contacts.services``."""
+"""HTTP endpoints: thin shells over ``contacts.services`` and ``contacts.health``."""
 
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from contacts.errors import error_body
+from contacts.health import check_readiness
+from contacts.request_log import annotate_request
+from contacts.schema import identify_schema, liveness_schema, readiness_schema
 from contacts.serializers import IdentifyRequestSerializer, identity_payload
 from contacts.services import contact_identify
 
@@ -11,8 +17,39 @@ from contacts.services import contact_identify
 class IdentifyView(APIView):
     """``POST /identify/``: link the email and/or phone number and answer with the identity."""
 
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "identify"
+
+    @identify_schema
     def post(self, request: Request) -> Response:
         serializer = IdentifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         identity = contact_identify(**serializer.validated_data)
+        annotate_request(outcome=identity.outcome)
         return Response(identity_payload(identity))
+
+
+class LivenessView(APIView):
+    """``GET /health/``: the process is up. Served for any host (``HealthCheckMiddleware``)."""
+
+    @liveness_schema
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadinessView(APIView):
+    """``GET /health/ready/``: ``200`` when the database is reachable and migrated, else ``503``."""
+
+    @readiness_schema
+    def get(self, request: Request) -> Response:
+        readiness = check_readiness()
+        if readiness.ready:
+            return Response({"status": "ok", "checks": readiness.checks})
+        return Response(
+            {
+                "status": "unavailable",
+                "checks": readiness.checks,
+                **error_body(detail=readiness.detail, code="unavailable"),
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )

@@ -1,10 +1,18 @@
+import io
 import itertools
+import json
+import logging
 import os
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from contacts.models import Contact, LinkPrecedence
@@ -82,3 +90,46 @@ def make_contact() -> Callable[..., Contact]:
         )
 
     return create
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Run ``collectstatic`` once, as the build step does, so pages that link assets render."""
+    with override_settings(STATIC_ROOT=tmp_path_factory.mktemp("staticfiles")):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield
+
+
+@pytest.fixture
+def log_output(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[dict]]:
+    """The JSON objects the service's log handler writes from now on, one per line."""
+    [handler] = [handler for handler in logging.getLogger().handlers if handler.name == "console"]
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+    return lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+DjangoProcess = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def django_process() -> DjangoProcess:
+    """Run ``python <args>`` in the project with environment variables set (or, if None, unset).
+
+    Settings are read once per process, so what depends on the environment at start-up is
+    tested in a process of its own.
+    """
+
+    def run(*args: str, env: dict[str, str | None]) -> subprocess.CompletedProcess:
+        environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "bitespeed.settings", **env}
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=settings.BASE_DIR,
+            env={name: value for name, value in environment.items() if value is not None},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run

@@ -52,6 +52,7 @@ def assert_rejected(response, *, names: str) -> dict:
         pytest.param(b"null", "No data provided", id="null"),
         pytest.param(b"", "Provide an email", id="empty-body"),
         pytest.param(b"{}", "Provide an email", id="empty-object"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, "nested too deeply", id="deeply-nested"),
     ],
 )
 def test_bodies_that_are_not_a_json_object_are_rejected(post_raw, raw, names):

@@ -104,10 +104,9 @@ def start_server() -> Iterator[Callable[..., Server]]:
         }
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "gunicorn", "bitespeed.wsgi"),
+                *(sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"),
                 *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)),
-                *("--timeout", str(worker_timeout)),
-                *("--worker-class", "bitespeed.gunicorn_worker.JSONErrorSyncWorker"),
+                *("--timeout", str(worker_timeout), "bitespeed.wsgi"),
             ],
             cwd=settings.BASE_DIR,
             env=environment,

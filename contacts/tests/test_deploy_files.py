@@ -1,0 +1,76 @@
+"""The deploy files agree with the application: one start command, migrations, health checks."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+from django.urls import reverse
+
+ROOT = Path(settings.BASE_DIR)
+START = "gunicorn --config gunicorn.conf.py bitespeed.wsgi"
+MIGRATE = "python manage.py migrate --noinput"
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def test_every_platform_starts_gunicorn_with_the_config_and_migrates_first():
+    railway = json.loads((ROOT / "railway.json").read_text())["deploy"]
+    [render] = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
+
+    assert procfile() == {"release": MIGRATE, "web": START}
+    assert railway["startCommand"] == START
+    assert railway["preDeployCommand"] == [MIGRATE]
+    assert render["startCommand"] == START
+    assert render["preDeployCommand"] == MIGRATE
+    assert "collectstatic --noinput" in render["buildCommand"]
+
+
+def test_platform_health_checks_probe_readiness():
+    railway = json.loads((ROOT / "railway.json").read_text())["deploy"]
+    [render] = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
+
+    assert railway["healthcheckPath"] == render["healthCheckPath"] == reverse("health-ready")
+
+
+def test_the_image_runs_the_same_start_command_and_collects_static_files():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+
+    assert f"CMD {json.dumps(START.split())}" in dockerfile
+    assert "manage.py collectstatic --noinput" in dockerfile
+    assert "\nUSER 10001:10001\n" in dockerfile
+
+
+@pytest.mark.parametrize(
+    ("env", "bind", "workers"),
+    [
+        ({}, "0.0.0.0:8000", 3),
+        ({"PORT": "8151", "WEB_CONCURRENCY": "2"}, "0.0.0.0:8151", 2),
+    ],
+)
+def test_gunicorn_binds_port_and_runs_web_concurrency_workers(django_process, env, bind, workers):
+    unset = {"PORT": None, "WEB_CONCURRENCY": None}
+
+    result = django_process(
+        "-m",
+        "gunicorn",
+        "--config",
+        "gunicorn.conf.py",
+        "--print-config",
+        "bitespeed.wsgi",
+        env={**unset, **env},
+    )
+
+    assert result.returncode == 0, result.stderr
+    printed = dict(
+        (name.strip(), value.strip())
+        for name, value in (
+            line.split("=", 1) for line in result.stdout.splitlines() if "=" in line
+        )
+    )
+    assert printed["bind"] == f"['{bind}']"
+    assert printed["workers"] == str(workers)

@@ -1,0 +1,95 @@
+"""Production settings from the environment: `check --deploy` is clean, no SECRET_KEY no start."""
+
+import json
+import secrets
+
+import pytest
+
+SECRET_KEY = secrets.token_urlsafe(50)
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": SECRET_KEY,
+    "ALLOWED_HOSTS": "identify.example.com",
+    "HTTPS": "true",
+}
+# Railway sets only its public domain; the service derives hosts and HTTPS from it.
+RAILWAY = {"DEBUG": "false", "SECRET_KEY": SECRET_KEY, "RAILWAY_PUBLIC_DOMAIN": "id.up.railway.app"}
+
+CHECK_DEPLOY = ("manage.py", "check", "--deploy", "--fail-level", "WARNING")
+
+SHOW_SETTINGS = """
+import json
+import django
+django.setup()
+from django.conf import settings
+print(json.dumps({
+    "ALLOWED_HOSTS": settings.ALLOWED_HOSTS,
+    "CSRF_TRUSTED_ORIGINS": settings.CSRF_TRUSTED_ORIGINS,
+    "SECURE_SSL_REDIRECT": settings.SECURE_SSL_REDIRECT,
+    "SECURE_PROXY_SSL_HEADER": settings.SECURE_PROXY_SSL_HEADER,
+}))
+"""
+
+
+@pytest.mark.parametrize("env", [PRODUCTION, RAILWAY], ids=["explicit", "railway"])
+def test_check_deploy_reports_nothing_in_production(django_process, env):
+    result = django_process(*CHECK_DEPLOY, env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_flags_a_service_served_without_https(django_process):
+    result = django_process(*CHECK_DEPLOY, env={**PRODUCTION, "HTTPS": "false"})
+
+    assert result.returncode != 0
+    assert "security.W008" in result.stderr
+    assert "security.W004" in result.stderr
+
+
+def test_missing_secret_key_refuses_to_start(django_process):
+    result = django_process("manage.py", "check", env={"DEBUG": "false", "SECRET_KEY": ""})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is not set" in result.stderr
+    assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_a_platform_domain_is_allowed_trusted_and_served_over_https(django_process):
+    result = django_process("-c", SHOW_SETTINGS, env=RAILWAY)
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert "id.up.railway.app" in shown["ALLOWED_HOSTS"]
+    assert shown["CSRF_TRUSTED_ORIGINS"] == ["https://id.up.railway.app"]
+    assert shown["SECURE_SSL_REDIRECT"] is True
+    assert shown["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+SHOW_LIMITS = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from rest_framework.throttling import ScopedRateThrottle
+print(json.dumps({
+    "rate": ScopedRateThrottle.THROTTLE_RATES["identify"],
+    "cache": settings.CACHES["default"],
+}))
+"""
+
+
+def test_the_rate_limit_and_its_shared_cache_come_from_the_environment(django_process):
+    env = {"IDENTIFY_RATE_LIMIT": "600/min", "REDIS_URL": "redis://cache.internal:6379/1"}
+
+    result = django_process("-c", SHOW_LIMITS, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "rate": "600/min",
+        "cache": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://cache.internal:6379/1",
+        },
+    }

@@ -1,0 +1,75 @@
+"""Limits of the API: a cap on the body size (413) and an optional rate limit (429), as JSON."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+from rest_framework.throttling import ScopedRateThrottle
+
+from contacts.models import Contact
+
+pytestmark = pytest.mark.django_db
+
+
+def padded_body(size: int) -> bytes:
+    """A valid request of exactly ``size`` bytes: JSON allows any amount of whitespace."""
+    body = json.dumps({"email": "pad@example.com"}).encode()
+    return body[:-1] + b" " * (size - len(body)) + b"}"
+
+
+def post_raw(client, body: bytes):
+    return client.generic("POST", "/identify/", body, content_type="application/json")
+
+
+def test_a_body_at_the_cap_is_read(client, settings):
+    settings.API_MAX_BODY_BYTES = 1024
+
+    response = post_raw(client, padded_body(1024))
+
+    assert response.status_code == 200
+    assert response.json()["contact"]["emails"] == ["pad@example.com"]
+
+
+def test_a_body_over_the_cap_is_413_json_and_writes_nothing(client, settings):
+    settings.API_MAX_BODY_BYTES = 1024
+
+    response = post_raw(client, padded_body(1025))
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The request body is larger than 1024 bytes.",
+        "code": "payload_too_large",
+    }
+    assert Contact.objects.count() == 0
+
+
+@pytest.fixture
+def identify_rate(monkeypatch):
+    """Set the /identify/ rate; DRF copies its rates into the throttle class at import."""
+    cache.clear()
+
+    def set_rate(rate: str | None) -> None:
+        monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "identify", rate)
+
+    yield set_rate
+    cache.clear()
+
+
+def test_requests_over_the_rate_get_429_json_with_retry_after(client, identify_rate):
+    identify_rate("2/minute")
+
+    statuses = [post_raw(client, b'{"phoneNumber": "123456"}').status_code for _ in range(2)]
+    throttled = post_raw(client, b'{"phoneNumber": "123456"}')
+
+    assert statuses == [200, 200]
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == "throttled"
+    assert int(throttled["Retry-After"]) > 0
+
+
+def test_without_a_rate_there_is_no_limit(client, identify_rate):
+    identify_rate(None)
+
+    statuses = {post_raw(client, b'{"phoneNumber": "123456"}').status_code for _ in range(30)}
+
+    assert statuses == {200}
