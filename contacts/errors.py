@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from contacts.locking import LocksChanged
+from contacts.request_log import annotate_request
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +40,30 @@ def _validation_body(error: exceptions.ValidationError) -> dict:
     return error_body(detail=summary, code="invalid", errors=errors)
 
 
+# Why a request answered 503, for its log line: PostgreSQL's SQLSTATE where there is one.
+_UNAVAILABLE_REASONS = {
+    "55P03": "lock_timeout",
+    "57014": "statement_timeout",
+    "40P01": "deadlock_retries_exhausted",
+    "40001": "serialization_retries_exhausted",
+}
+
+
+def _unavailable_reason(exc: Exception) -> str:
+    if isinstance(exc, LocksChanged):
+        return "lock_retries_exhausted"
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return _UNAVAILABLE_REASONS.get(
+        sqlstate, "database_unreachable" if sqlstate is None else sqlstate
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler with every body in the one error shape, and busy databases as ``503``."""
     if isinstance(exc, (OperationalError, InterfaceError, LocksChanged)):
-        logger.exception("database unavailable for %s", context["request"].path)
+        reason = _unavailable_reason(exc)
+        annotate_request(outcome="unavailable", reason=reason)
+        logger.exception("database unavailable (%s) for %s", reason, context["request"].path)
         return Response(
             error_body(
                 detail="The database is busy or unreachable; retry shortly.", code="unavailable"
@@ -54,6 +75,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
+        annotate_request(outcome="rejected")
         response.data = _validation_body(exc)
     elif isinstance(exc, exceptions.APIException):
         response.data = error_body(detail=str(exc.detail), code=exc.get_codes())

@@ -1,6 +1,7 @@
 """One JSON log line per request, with its request id and, for /identify/, what it did."""
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from contacts import views
@@ -47,7 +48,7 @@ def test_a_request_logs_one_line_with_method_path_status_and_latency(client, log
     assert line["status"] == response.status_code == 400
     assert line["latency_ms"] >= 0
     assert line["level"] == "INFO"
-    assert "outcome" not in line
+    assert line["outcome"] == "rejected"
 
 
 def test_an_incoming_request_id_is_kept_and_returned(client, log_output):
@@ -85,3 +86,22 @@ def test_errors_are_logged_with_traceback_and_never_returned(monkeypatch, log_ou
     [request_line] = request_lines(lines)
     assert request_line["status"] == 500
     assert request_line["level"] == "ERROR"
+
+
+class LockNotAvailable(Exception):
+    sqlstate = "55P03"
+
+
+def test_a_lock_timeout_answers_503_and_is_logged_with_its_reason(monkeypatch, log_output):
+    def time_out(**kwargs):
+        raise OperationalError("canceling statement due to lock timeout") from LockNotAvailable()
+
+    monkeypatch.setattr(views, "contact_identify", time_out)
+
+    response = post_identify(Client(), {"phoneNumber": "123456"})
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json()["code"] == "unavailable"
+    [line] = request_lines(log_output())
+    assert (line["outcome"], line["reason"], line["status"]) == ("unavailable", "lock_timeout", 503)
