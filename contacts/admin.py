@@ -125,6 +125,7 @@ class ContactAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
     search_fields = ["=id", "=email", "=phone_number"]
     search_help_text = SEARCH_HELP
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
     fields = [
         "email",
@@ -333,6 +334,7 @@ class ClusterAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
     search_fields = ["=email", "=phone_number"]
     search_help_text = SEARCH_HELP
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
     actions = ["reconcile_selected"]
 
