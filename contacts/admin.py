@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -28,6 +28,7 @@ from contacts.selectors import (
     clusters_with_summary,
     contact_search_filter,
     contacts_with_cluster_size,
+    identifier_search_filter,
     restore_preview,
     soft_delete_preview,
 )
@@ -66,22 +67,14 @@ def describe_result(result: ReconcileResult) -> str:
     if not result.clusters:
         return "No link changed."
     return " ".join(
-        f"{EventKind(cluster.kind).label}: #{cluster.primary_id} now leads "
+        f"{EventKind(cluster.kind).label}: cluster #{cluster.primary_id}, relinked "
         f"{', '.join(f'#{contact_id}' for contact_id in cluster.relinked_ids)}."
-        if cluster.kind != EventKind.SPLIT or cluster.relinked_ids != [cluster.primary_id]
-        else f"{EventKind(cluster.kind).label}: #{cluster.primary_id} leads a cluster of its own."
         for cluster in result.clusters
     )
 
 
-class CorrectionsOnlyMixin:
-    """Permission checks of the corrections, for both admins; see the module docstring."""
-
-    def has_correct_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
-        return _has_contact_permission(request, "change")
-
-    def has_soft_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
-        return _has_contact_permission(request, "delete")
+class ReadOnlyMixin:
+    """Nothing is added, changed or deleted through Django's generic pages."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -91,6 +84,16 @@ class CorrectionsOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
         return False
+
+
+class CorrectionsMixin(ReadOnlyMixin):
+    """Who may correct: the checks of the correction pages and actions (``permissions=[...]``)."""
+
+    def has_correct_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        return _has_contact_permission(request, "change")
+
+    def has_soft_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        return _has_contact_permission(request, "delete")
 
 
 class LiveListFilter(admin.SimpleListFilter):
@@ -109,7 +112,7 @@ class LiveListFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
+class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "email",
@@ -195,15 +198,20 @@ class ContactAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
             initial={"email": contact.email, "phone_number": contact.phone_number},
         )
         if request.method == "POST" and form.is_valid():
+            email, phone_number = form.cleaned_data["email"], form.cleaned_data["phone_number"]
+            if (email, phone_number) == (contact.email, contact.phone_number):
+                self.message_user(request, f"#{contact.id}: nothing changed.", messages.INFO)
+                return HttpResponseRedirect(cluster_url(contact.linked_id or contact.id))
             try:
-                result = contact_edit(contact_id=contact.id, user=request.user, **form.cleaned_data)
+                result = contact_edit(
+                    contact_id=contact.id, email=email, phone_number=phone_number, user=request.user
+                )
             except CorrectionError as error:
                 form.add_error(None, str(error))
             else:
                 change = (
-                    f"Changed email {contact.email or '—'} → {form.cleaned_data['email'] or '—'}, "
-                    f"phone number {contact.phone_number or '—'} → "
-                    f"{form.cleaned_data['phone_number'] or '—'}."
+                    f"Changed email {contact.email or '—'} → {email or '—'}, "
+                    f"phone number {contact.phone_number or '—'} → {phone_number or '—'}."
                 )
                 self.log_change(request, contact, change)
                 self.message_user(request, f"#{contact.id}: {change} {describe_result(result)}")
@@ -214,7 +222,6 @@ class ContactAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
             "title": f"Edit the email and phone number of {contact}",
             "contact": contact,
             "form": form,
-            "adminform_media": form.media,
         }
         return TemplateResponse(request, "admin/contacts/contact/identifiers_form.html", context)
 
@@ -317,7 +324,7 @@ def _reconcile(
 
 
 @admin.register(Cluster)
-class ClusterAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
+class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
     """Clusters, one row per live primary; the change page is the cluster page (read-only)."""
 
     list_display = [
@@ -376,17 +383,19 @@ class ClusterAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
 
         A cluster that has been merged away sends to the cluster its primary belongs to now.
         """
-        cluster = Cluster.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if not object_id.isdigit():
+            raise Http404
+        cluster = Cluster.objects.filter(pk=object_id).first()
         if cluster is None:
-            contact = get_object_or_404(Contact.live, pk=object_id if object_id.isdigit() else 0)
+            contact = get_object_or_404(Contact.live, pk=object_id)
             self.message_user(
                 request,
                 f"#{contact.id} is no longer a primary: this is the cluster it belongs to now.",
                 messages.WARNING,
             )
             return HttpResponseRedirect(cluster_url(contact.linked_id))
-        if not self.has_view_permission(request, cluster):
-            raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -408,7 +417,7 @@ class ClusterAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ClusterEvent)
-class ClusterEventAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
+class ClusterEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """The append-only history: every change to links, with its source and staff user."""
 
     list_display = ["created_at", "kind", "source", "contact", "primary", "user"]
@@ -422,11 +431,19 @@ class ClusterEventAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(IdentityLink)
-class IdentityLinkAdmin(CorrectionsOnlyMixin, admin.ModelAdmin):
+class IdentityLinkAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Link records: requests that bridged two clusters without creating a contact (SPEC §3)."""
 
     list_display = ["id", "email", "phone_number", "source", "created_at"]
     search_fields = ["=email", "=phone_number"]
+    search_help_text = "One email or phone number, normalized as the API does; matched exactly."
     show_full_result_count = False
     ordering = ["-id"]
     actions = None
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(identifier_search_filter(term=search_term)), False

@@ -152,15 +152,20 @@ def contact_search_filter(*, term: str) -> Q:
     condition = Q(pk__in=[])
     if text.isdigit() and int(text) <= BIGINT_MAX:
         condition |= Q(id=int(text))
-    identifiers = Q(pk__in=[])
+    return condition | (LIVE & identifier_search_filter(term=text))
+
+
+def identifier_search_filter(*, term: str) -> Q:
+    """Contacts or link records whose email or phone number is ``term`` as the API stores it."""
+    condition = Q(pk__in=[])
     for normalize, field in ((normalize_email, "email"), (normalize_phone_number, "phone_number")):
         try:
-            value = normalize(text)
+            value = normalize(term)
         except InvalidIdentifier:
             continue
         if value is not None:
-            identifiers |= Q(**{field: value})
-    return condition | (LIVE & identifiers)
+            condition |= Q(**{field: value})
+    return condition
 
 
 def cluster_ids_matching(*, term: str) -> QuerySet:

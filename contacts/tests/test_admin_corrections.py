@@ -98,6 +98,17 @@ class TestEditIdentifiers:
         assert not ClusterEvent.objects.exists()
         assert not LogEntry.objects.exists()
 
+    def test_saving_the_same_values_changes_and_records_nothing(self, admin_client, make_contact):
+        contact = make_contact(email="a@example.com", phone="111")
+
+        response = admin_client.post(
+            identifiers_url(contact), {"email": "A@example.com", "phone_number": "(111)"}
+        )
+
+        assert response.status_code == 302
+        assert not ClusterEvent.objects.exists()
+        assert not LogEntry.objects.exists()
+
     def test_a_soft_deleted_contact_cannot_be_edited(self, admin_client, make_contact):
         contact = make_contact(email="a@example.com", phone="111", deleted=True)
 

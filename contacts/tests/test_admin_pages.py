@@ -1,6 +1,8 @@
 """The admin's lists, search and cluster page, as a superuser sees them (SPEC §7)."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contacts.models import Cluster, Contact, IdentityLink
@@ -222,5 +224,60 @@ class TestClusterPage:
         assert response.url == cluster_page(george)
         assert not Cluster.objects.filter(pk=biff).exists()
 
+    def test_the_history_follows_contacts_that_split_off(self, admin_client, bridged_customers):
+        lorraine, bridge, george = bridged_customers
+        contact_soft_delete(contact_id=bridge.id)
+
+        lorraine_page = admin_client.get(cluster_page(lorraine.id)).context["cluster"]
+        george_page = admin_client.get(cluster_page(george.id)).context["cluster"]
+
+        assert [(e.get_kind_display(), e.contact_id) for e in george_page.events] == [
+            ("Cluster split", george.id)
+        ]
+        assert [(e.get_kind_display(), e.contact_id) for e in lorraine_page.events] == [
+            ("Contact soft-deleted", bridge.id)
+        ]
+        assert [member.id for member in george_page.members] == [george.id]
+
     def test_an_unknown_cluster_is_not_found(self, admin_client):
         assert admin_client.get(cluster_page(123456)).status_code == 404
+        assert admin_client.get(
+            reverse("admin:contacts_cluster_changelist") + "x/"
+        ).status_code in (
+            302,
+            404,
+        )
+
+    def test_the_page_costs_the_same_for_a_cluster_of_3_or_60(self, admin_client, make_contact):
+        def statements(size: int) -> int:
+            primary = make_contact(email=f"{size}@example.com", phone=f"{size}000")
+            for index in range(1, size):
+                make_contact(
+                    email=f"{size}.{index}@example.com", phone=f"{size}000", linked=primary
+                )
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(cluster_page(primary.id)).status_code == 200
+            return len(captured.captured_queries)
+
+        assert statements(3) == statements(60)
+
+
+class TestHistoryAndLinkRecords:
+    def test_events_are_listed_and_searched_by_contact_id(self, admin_client, identify):
+        george = identify(email="george@example.com", phone="919191")["primaryContactId"]
+        identify(email="biff@example.com", phone="717171")
+        url = reverse("admin:contacts_clusterevent_changelist")
+
+        assert len(listed_ids(admin_client.get(url))) == 2
+        assert len(listed_ids(admin_client.get(url, {"q": str(george)}))) == 1
+        assert admin_client.get(url, {"q": "george"}).status_code == 200
+
+    def test_link_records_are_searched_as_the_api_normalizes(self, admin_client, identify):
+        identify(email="george@example.com", phone="919191")
+        identify(email="biff@example.com", phone="717171")
+        identify(email="george@example.com", phone="717171")
+        url = reverse("admin:contacts_identitylink_changelist")
+
+        assert len(listed_ids(admin_client.get(url, {"q": "717-171"}))) == 1
+        assert len(listed_ids(admin_client.get(url, {"q": "GEORGE@example.com"}))) == 1
+        assert listed_ids(admin_client.get(url, {"q": "919191"})) == []
