@@ -14,7 +14,7 @@ CONTACTS = reverse("admin:contacts_contact_changelist")
 CLUSTERS = reverse("admin:contacts_cluster_changelist")
 
 
-def cluster_page(primary_id: int) -> str:
+def cluster_page(primary_id: int | str) -> str:
     return reverse("admin:contacts_cluster_change", args=[primary_id])
 
 
@@ -241,12 +241,7 @@ class TestClusterPage:
 
     def test_an_unknown_cluster_is_not_found(self, admin_client):
         assert admin_client.get(cluster_page(123456)).status_code == 404
-        assert admin_client.get(
-            reverse("admin:contacts_cluster_changelist") + "x/"
-        ).status_code in (
-            302,
-            404,
-        )
+        assert admin_client.get(cluster_page("x")).status_code == 404
 
     def test_the_page_costs_the_same_for_a_cluster_of_3_or_60(self, admin_client, make_contact):
         def statements(size: int) -> int:
