@@ -130,6 +130,8 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
+    # Other orders would sort every contact: the id is the creation order, and has an index.
+    sortable_by = ["id"]
     fields = [
         "email",
         "phone_number",
@@ -154,7 +156,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
             return queryset, False
         return queryset.filter(contact_search_filter(term=search_term)), False
 
-    @admin.display(description="primary", ordering="linked_id")
+    @admin.display(description="primary")
     def primary(self, contact: Contact) -> str:
         leader = contact.linked or contact
         return format_html('<a href="{}">{}</a>', cluster_url(leader.id), leader)
@@ -170,7 +172,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path(
-                "<path:object_id>/identifiers/",
+                "<int:object_id>/identifiers/",
                 view(self.identifiers_view),
                 name=name("identifiers"),
             ),
@@ -188,7 +190,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
 
     # --- Corrections ------------------------------------------------------------------------------
 
-    def identifiers_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+    def identifiers_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """Edit a live contact's email and phone number, then reconcile the clusters around it."""
         if not self.has_correct_permission(request):
             raise PermissionDenied
@@ -343,6 +345,7 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
+    sortable_by = ["id"]
     actions = ["reconcile_selected"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
