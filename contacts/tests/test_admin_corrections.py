@@ -131,6 +131,21 @@ class TestSoftDelete:
         assert "splits into 2" in response.content.decode()
         assert Contact.live.count() == 3
 
+    def test_the_confirmation_says_who_leads_when_the_cluster_stays_whole(
+        self, admin_client, make_contact
+    ):
+        primary = make_contact(email="a@example.com", phone="111")
+        older = make_contact(email="b@example.com", phone="111", linked=primary)
+        newer = make_contact(email="c@example.com", phone="111", linked=primary)
+        alone = make_contact(email="z@example.com")
+
+        response = admin_client.get(SOFT_DELETE, {"ids": [primary.id, alone.id]})
+
+        assert response.context["items"] == [(alone, []), (primary, [[older.id, newer.id]])]
+        page = response.content.decode()
+        assert f"the 2 other contacts stay together, led by #{older.id}" in page
+        assert "its cluster disappears (it was alone)" in page
+
     def test_confirming_splits_the_cluster_and_records_who_did_it(
         self, admin_client, admin_user, bridged_customers
     ):

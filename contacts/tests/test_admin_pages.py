@@ -101,10 +101,21 @@ class TestContactsList:
         admin_client.post(url, {"email": "x@example.com", "link_precedence": "secondary"})
 
         assert 'name="email"' not in page
+        assert "<select" not in page
         assert reverse("admin:contacts_contact_identifiers", args=[contact.id]) in page
         assert f"{reverse('admin:contacts_contact_soft_delete')}?ids={contact.id}" in page
         contact.refresh_from_db()
         assert contact.email == "a@example.com"
+
+    def test_a_soft_deleted_contact_offers_restore_only(self, admin_client, make_contact):
+        contact = make_contact(email="a@example.com", phone="111", deleted=True)
+
+        page = admin_client.get(reverse("admin:contacts_contact_change", args=[contact.id]))
+
+        html = page.content.decode()
+        assert f"{reverse('admin:contacts_contact_restore')}?ids={contact.id}" in html
+        assert reverse("admin:contacts_contact_soft_delete") not in html
+        assert reverse("admin:contacts_contact_identifiers", args=[contact.id]) not in html
 
     def test_there_is_no_add_page_and_no_hard_delete(self, admin_client, make_contact):
         contact = make_contact(email="a@example.com", phone="111")
