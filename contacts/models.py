@@ -114,6 +114,22 @@ class Contact(models.Model):
         return self.link_precedence == LinkPrecedence.PRIMARY
 
 
+class PrimaryContactManager(models.Manager["Cluster"]):
+    def get_queryset(self) -> models.QuerySet["Cluster"]:
+        return super().get_queryset().filter(LIVE, linked__isnull=True)
+
+
+class Cluster(Contact):
+    """A live primary seen as the whole cluster it leads: what support staff browse in the admin."""
+
+    objects = PrimaryContactManager()
+
+    class Meta:
+        proxy = True
+        default_manager_name = "objects"
+        verbose_name = "identity cluster"
+
+
 class IdentityLink(models.Model):
     """An email and a phone number seen together in one request that bridged two clusters.
 

@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from contacts.models import Contact, LinkPrecedence
+from contacts.roles import support_roles_ensure
 
 IdentifyCall = Callable[..., dict]
 
@@ -36,6 +38,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _static_files_without_manifest(settings) -> None:
+    """Admin pages render in tests without ``collectstatic``, so without WhiteNoise's manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
@@ -133,3 +144,30 @@ def django_process() -> DjangoProcess:
         )
 
     return run
+
+
+@pytest.fixture
+def staff_client(db, django_user_model) -> Callable[[str], Client]:
+    """A test client logged in as a new staff user in one of the support roles."""
+
+    def login(role: str) -> Client:
+        support_roles_ensure()
+        user = django_user_model.objects.create_user(
+            username=f"staff-{role}", password="x", is_staff=True
+        )
+        user.groups.add(Group.objects.get(name=role))
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def bridged_customers(make_contact) -> tuple[Contact, Contact, Contact]:
+    """Two customers joined by a contact with one's email and the other's phone, as the API links
+    them: lorraine, then the bridge (lorraine's email, a new phone), then george with that phone."""
+    lorraine = make_contact(email="lorraine@example.com", phone="111")
+    bridge = make_contact(email="lorraine@example.com", phone="222", linked=lorraine)
+    george = make_contact(email="george@example.com", phone="222", linked=lorraine)
+    return lorraine, bridge, george

@@ -1,0 +1,31 @@
+"""The support staff's roles (SPEC §7): Django groups over the admin's own permissions.
+
+Reading needs the view permissions; corrections need ``change_contact`` (edit, restore, re-run
+reconciliation) and ``delete_contact`` (soft delete). See ``contacts/admin.py``.
+"""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+READ_ONLY = "Support (read-only)"
+CORRECTIONS = "Support (corrections)"
+
+_VIEW = ["view_contact", "view_cluster", "view_clusterevent", "view_identitylink"]
+
+SUPPORT_ROLES: dict[str, list[str]] = {
+    READ_ONLY: _VIEW,
+    CORRECTIONS: [*_VIEW, "change_contact", "delete_contact"],
+}
+
+
+@transaction.atomic
+def support_roles_ensure() -> list[Group]:
+    """Create the support groups, or reset them to exactly their role's permissions."""
+    groups = []
+    for name, codenames in SUPPORT_ROLES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label="contacts", codename__in=codenames)
+        )
+        groups.append(group)
+    return groups

@@ -1,0 +1,91 @@
+"""End to end in a real headless Chromium: a support person undoes a wrong merge from the admin.
+
+Drives Debian's ``chromium`` through Playwright (no browser download) against a live server, and
+saves a screenshot of every step in ``artifacts/browser/``. Outside CI the test is skipped when
+Chromium is missing; with ``CI=true`` it fails instead, since ``.ci/run`` installs it.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
+
+from contacts.services import contact_identify
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "browser"
+PASSWORD = "correct horse battery staple"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        CHROMIUM is None and os.environ.get("CI") != "true",
+        reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it",
+    ),
+]
+
+
+def snap(page: Page, name: str) -> None:
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_support_finds_a_cluster_and_undoes_a_wrong_merge(
+    live_server, django_user_model, monkeypatch
+):
+    assert CHROMIUM is not None, "CI=true but chromium is not installed: .ci/run installs it"
+    django_user_model.objects.create_superuser(username="support", password=PASSWORD)
+    lorraine = contact_identify(email="lorraine@example.com", phone_number="111").primary_id
+    # One checkout typed Lorraine's email with George's phone before George ever ordered...
+    contact_identify(email="lorraine@example.com", phone_number="222")
+    # ... so George's own contact joined Lorraine's cluster through that phone.
+    joined = contact_identify(email="george@example.com", phone_number="222")
+    bridge, george = joined.secondary_ids
+    assert joined.primary_id == lorraine
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # Playwright's sync API runs an event loop in this thread; the ORM calls that follow are
+    # synchronous all the same.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/admin/login/?next=/admin/contacts/cluster/")
+        page.fill("#id_username", "support")
+        page.fill("#id_password", PASSWORD)
+        snap(page, "1-login")
+        page.click("input[type=submit]")
+
+        page.fill("#searchbar", "(222)")
+        page.press("#searchbar", "Enter")
+        rows = page.locator("#result_list tbody tr")
+        expect(rows).to_have_count(1)
+        snap(page, "2-search-phone")
+        page.click(f'#result_list a[href*="/cluster/{lorraine}/change/"]')
+
+        expect(page.locator(f"#contact-{george} .reason")).to_contain_text(
+            f"Shares phone 222 with #{bridge}"
+        )
+        snap(page, "3-cluster")
+        page.locator(f"#contact-{bridge}").get_by_role("link", name="soft-delete").click()
+
+        expect(page.locator("#correction-preview")).to_contain_text("splits into 2")
+        snap(page, "4-confirm-soft-delete")
+        page.get_by_role("button", name="Yes, soft-delete").click()
+
+        expect(rows).to_have_count(2)
+        expect(page.locator("#result_list")).to_contain_text("george@example.com")
+        snap(page, "5-two-clusters")
+        browser.close()
