@@ -132,8 +132,12 @@ def _apply(*, plan: IdentifyPlan, source: Source) -> Identity:
 
 
 def _merge_into(*, primary: ContactRow, demoted_ids: list[int]) -> None:
-    """Link the demoted primaries and everything linked to them straight to ``primary``."""
-    Contact.objects.filter(Q(id__in=demoted_ids) | Q(linked_id__in=demoted_ids)).exclude(
+    """Link the demoted primaries and every live contact linked to them straight to ``primary``.
+
+    Live only, so that ``linked_id`` is found through its partial index; a soft-deleted contact
+    is relinked when it is restored.
+    """
+    Contact.live.filter(Q(id__in=demoted_ids) | Q(linked_id__in=demoted_ids)).exclude(
         id=primary.id
     ).update(linked_id=primary.id, link_precedence=LinkPrecedence.SECONDARY, updated_at=Now())
     if primary.linked_id is not None:
