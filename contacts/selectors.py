@@ -1,11 +1,11 @@
 """Reads of contacts and clusters, shared by the API, the admin and the commands."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import Q
-from django.utils.timezone import make_aware
+from django.db.models.functions import Coalesce
 
 from contacts.models import Contact
 
@@ -43,36 +43,60 @@ def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
 
 _CONTACTS = Contact._meta.db_table
 
-# The primaries of the clusters that hold the email or the phone number. Each identifier is found
-# through its partial index (contact_live_email / contact_live_phone).
-CLUSTER_ROOTS_SQL = f"""
-    SELECT DISTINCT COALESCE(linked_id, id) AS id FROM {_CONTACTS}
-    WHERE deleted_at IS NULL AND (email = %(email)s OR phone_number = %(phone_number)s)
+# PostgreSQL: the live contacts of every cluster that holds %(email)s or %(phone_number)s. The roots
+# (the clusters' primary ids) are gathered once into an array, so that the planner looks each
+# cluster up through the primary key and contact_live_linked; ``IN (subquery)`` on both columns
+# would make it scan the table. Used by ``cluster_rows`` and by the writers that check, in the
+# same statement as their write, that a cluster is still what they read.
+PG_CLUSTER_CTE = f"""
+    roots AS MATERIALIZED (
+        SELECT ARRAY(
+            SELECT DISTINCT COALESCE(linked_id, id) FROM {_CONTACTS}
+            WHERE deleted_at IS NULL AND (email = %(email)s OR phone_number = %(phone_number)s)
+        ) AS ids
+    ),
+    cluster AS (
+        SELECT contact.* FROM {_CONTACTS} AS contact, roots
+        WHERE contact.deleted_at IS NULL
+          AND (contact.id = ANY(roots.ids) OR contact.linked_id = ANY(roots.ids))
+    )
 """
 
-# The live contacts of those clusters: each root, and what links to it (contact_live_linked). Two
-# index look-ups per root, where ``id IN roots OR linked_id IN roots`` would scan the table.
-CLUSTER_MEMBERS_SQL = f"""
-    SELECT contact.id, contact.email, contact.phone_number, contact.linked_id, contact.created_at
-    FROM {_CONTACTS} AS contact JOIN roots ON contact.id = roots.id
-    WHERE contact.deleted_at IS NULL
-    UNION
-    SELECT contact.id, contact.email, contact.phone_number, contact.linked_id, contact.created_at
-    FROM {_CONTACTS} AS contact JOIN roots ON contact.linked_id = roots.id
-    WHERE contact.deleted_at IS NULL
+# ``created_at`` as UTC without a time zone: psycopg parses that in C, where Django's loader for
+# ``timestamptz`` is Python code that costs ~10 µs a row (most of a 10,000-contact lookup).
+_PG_CLUSTER_ROWS_SQL = f"""
+    WITH {PG_CLUSTER_CTE}
+    SELECT id, email, phone_number, linked_id, created_at AT TIME ZONE 'UTC' FROM cluster
+    ORDER BY created_at, id
 """
 
 
 def cluster_rows(*, email: str | None, phone_number: str | None) -> list[ContactRow]:
     """Every live contact of every cluster that holds the email or the phone number, oldest first.
 
-    One SQL statement, whatever the size of the clusters; plain rows, no model instances.
+    One SQL statement, whatever the size of the clusters; plain rows, no model instances. On
+    PostgreSQL, where it is the hot path of ``/identify/``, the statement is written by hand.
     """
-    query = f"WITH roots AS ({CLUSTER_ROOTS_SQL}) {CLUSTER_MEMBERS_SQL} ORDER BY 5, 1"
+    if connection.vendor != "postgresql":
+        return _cluster_rows_orm(email=email, phone_number=phone_number)
     with connection.cursor() as cursor:
-        cursor.execute(query, {"email": email, "phone_number": phone_number})
+        cursor.execute(_PG_CLUSTER_ROWS_SQL, {"email": email, "phone_number": phone_number})
         rows = cursor.fetchall()
-    if connection.vendor == "sqlite":
-        # Raw SQLite rows carry naive datetimes, in the connection's time zone (UTC).
-        return [ContactRow(*row[:4], make_aware(row[4], connection.timezone)) for row in rows]
+    return [
+        ContactRow(id, email, phone_number, linked_id, created_at.replace(tzinfo=UTC))
+        for id, email, phone_number, linked_id, created_at in rows
+    ]
+
+
+def _cluster_rows_orm(*, email: str | None, phone_number: str | None) -> list[ContactRow]:
+    roots = (
+        Contact.live.filter(identifiers_filter(email=email, phone_number=phone_number))
+        .annotate(root=Coalesce("linked_id", "id"))
+        .values("root")
+    )
+    rows = (
+        Contact.live.filter(Q(id__in=roots) | Q(linked_id__in=roots))
+        .order_by("created_at", "id")
+        .values_list("id", "email", "phone_number", "linked_id", "created_at")
+    )
     return [ContactRow(*row) for row in rows]

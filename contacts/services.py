@@ -2,14 +2,16 @@
 
 ``contact_identify`` is what ``POST /identify/`` runs. It first reads the matched clusters without a
 transaction: most requests only look up an identity and are answered from that one statement. A
-request that must write runs a transaction that locks what it will change, reads the clusters again
-and applies the rules to what it read under the locks. The protocol is in docs/concurrency.md.
+request that must write runs a transaction that locks what it will change and applies the rules only
+to clusters that are, under the locks, what it read. The protocol is in docs/concurrency.md.
 """
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 
@@ -23,7 +25,7 @@ from contacts.locking import (
 )
 from contacts.models import Contact, IdentityLink, LinkPrecedence, Source
 from contacts.rules import IdentifyPlan, Outcome, plan_identify
-from contacts.selectors import ContactRow, cluster_rows
+from contacts.selectors import PG_CLUSTER_CTE, ContactRow, cluster_rows
 
 # How often one transaction may find that the clusters it locked have moved, and lock what its
 # read revealed, before it starts over.
@@ -79,26 +81,140 @@ def _locks_needed(plan: IdentifyPlan) -> tuple[set[int], set[int]]:
 def _identify_locked(
     *, email: str | None, phone_number: str | None, source: Source, hint: IdentifyPlan | None
 ) -> Identity:
-    """Lock what the request will change, re-plan from a read under the locks, apply the plan.
+    """Lock what the request will change, and apply the plan if the clusters are still as read.
 
-    The first locks are taken in the global order and may wait; a later read that reveals more to
-    lock takes those without waiting, or starts the transaction over (docs/concurrency.md).
+    The first locks are taken in the global order and may wait. On PostgreSQL the write is one
+    statement that re-reads the clusters and writes only if they are unchanged; if they moved, the
+    transaction reads them again, takes what the new plan adds without waiting (or starts over),
+    and tries again (docs/concurrency.md).
     """
     with transaction.atomic():
+        if not uses_row_locks():
+            # BEGIN IMMEDIATE holds the whole database: read again, then write.
+            return _apply(plan=_plan(email=email, phone_number=phone_number), source=source)
         plan = hint or _plan(email=email, phone_number=phone_number)
-        keys, ids = _locks_needed(plan)
         held_keys: set[int] = set()
         held_ids: set[int] = set()
         for round_ in range(MAX_LOCK_ROUNDS):
+            if not plan.writes:
+                return identity_from_rows(
+                    rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome
+                )
+            keys, ids = _locks_needed(plan)
             lock_identifiers(keys=keys - held_keys, wait=round_ == 0)
             lock_primaries(ids=ids - held_ids, wait=round_ == 0)
             held_keys |= keys
             held_ids |= ids
+            identity = _apply_if_unchanged(plan=plan, source=source)
+            if identity is not None:
+                return identity
             plan = _plan(email=email, phone_number=phone_number)
-            keys, ids = _locks_needed(plan)
-            if not uses_row_locks() or (keys <= held_keys and ids <= held_ids):
-                return _apply(plan=plan, source=source)
         raise LocksChanged(f"clusters of {email!r} / {phone_number!r} kept changing")
+
+
+# One statement that checks, with a snapshot taken after the locks are held, that the matched
+# clusters are still exactly the rows the plan was made from, and only then writes the plan: the
+# re-read under the locks and the writes share one round trip, and nothing is read back.
+_APPLY_IF_UNCHANGED_SQL = f"""
+    WITH {PG_CLUSTER_CTE},
+    unchanged AS (
+        SELECT COALESCE(
+            jsonb_agg(
+                jsonb_build_array(
+                    id, linked_id, email, phone_number,
+                    (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint
+                )
+                ORDER BY id
+            ),
+            '[]'
+        ) = %(state)s::jsonb AS yes
+        FROM cluster
+    ),
+    relinked AS (
+        UPDATE {Contact._meta.db_table}
+        SET linked_id = %(primary_id)s::bigint, link_precedence = 'secondary',
+            updated_at = STATEMENT_TIMESTAMP()
+        WHERE (SELECT yes FROM unchanged)
+          AND deleted_at IS NULL
+          AND (id = ANY(%(demoted_ids)s::bigint[]) OR linked_id = ANY(%(demoted_ids)s::bigint[]))
+          AND id <> %(primary_id)s::bigint
+    ),
+    promoted AS (
+        UPDATE {Contact._meta.db_table}
+        SET linked_id = NULL, link_precedence = 'primary', updated_at = STATEMENT_TIMESTAMP()
+        WHERE (SELECT yes FROM unchanged)
+          AND %(demotes)s AND id = %(primary_id)s::bigint AND linked_id IS NOT NULL
+    ),
+    observed AS (
+        INSERT INTO {IdentityLink._meta.db_table} (email, phone_number, source)
+        SELECT %(email)s::varchar, %(phone_number)s::varchar, %(source)s::varchar
+        WHERE (SELECT yes FROM unchanged) AND %(stores_link)s
+        ON CONFLICT DO NOTHING
+    ),
+    created AS (
+        INSERT INTO {Contact._meta.db_table} (email, phone_number, linked_id, link_precedence)
+        SELECT %(email)s::varchar, %(phone_number)s::varchar, %(primary_id)s::bigint,
+               %(precedence)s::varchar
+        WHERE (SELECT yes FROM unchanged) AND %(creates)s
+        RETURNING id, created_at AT TIME ZONE 'UTC' AS created_at
+    )
+    SELECT unchanged.yes, created.id, created.created_at FROM unchanged LEFT JOIN created ON TRUE
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _state(rows: list[ContactRow]) -> str:
+    """The rows as ``_APPLY_IF_UNCHANGED_SQL`` aggregates the clusters it reads, for comparison."""
+    return json.dumps(
+        [
+            [
+                row.id,
+                row.linked_id,
+                row.email,
+                row.phone_number,
+                (row.created_at - _EPOCH) // timedelta(microseconds=1),
+            ]
+            for row in sorted(rows, key=lambda row: row.id)
+        ]
+    )
+
+
+def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | None:
+    """Write what ``plan`` says if its clusters are unchanged; ``None`` (nothing written) if not.
+
+    PostgreSQL only; call with the plan's locks held.
+    """
+    primary = plan.primary
+    params = {
+        "email": plan.email,
+        "phone_number": plan.phone_number,
+        "state": _state(plan.rows),
+        "primary_id": primary.id if primary else None,
+        "demoted_ids": plan.demoted_ids,
+        "demotes": bool(plan.demoted_ids) and primary.linked_id is not None,
+        "stores_link": plan.stores_link,
+        "source": source.value,
+        "creates": plan.creates_contact,
+        "precedence": LinkPrecedence.SECONDARY if primary else LinkPrecedence.PRIMARY,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_IF_UNCHANGED_SQL, params)
+        unchanged, new_id, created_at = cursor.fetchone()
+    if not unchanged:
+        return None
+    rows = plan.rows
+    if new_id is not None:
+        new_row = ContactRow(
+            id=new_id,
+            email=plan.email,
+            phone_number=plan.phone_number,
+            linked_id=primary.id if primary else None,
+            created_at=created_at.replace(tzinfo=UTC),
+        )
+        rows = [*rows, new_row]
+        primary = primary or new_row
+    return identity_from_rows(rows=rows, primary_id=primary.id, outcome=plan.outcome)
 
 
 def _apply(*, plan: IdentifyPlan, source: Source) -> Identity:

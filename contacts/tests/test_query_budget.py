@@ -12,12 +12,21 @@ from contacts.rules import Outcome
 
 pytestmark = pytest.mark.django_db
 
-# Statements per outcome, BEGIN and COMMIT included (SPEC §5 and the core issue's aims).
-BUDGET = {
-    Outcome.UNCHANGED: 5,
-    Outcome.NEW_PRIMARY: 7,
-    Outcome.NEW_SECONDARY: 7,
-    Outcome.MERGE: 7,
+# Statements per outcome, BEGIN and COMMIT included (SPEC §5, docs/concurrency.md). On PostgreSQL
+# the re-read under the locks and the writes are one statement; SQLite re-reads, then writes.
+BUDGETS = {
+    "postgresql": {
+        Outcome.UNCHANGED: 1,
+        Outcome.NEW_PRIMARY: 5,
+        Outcome.NEW_SECONDARY: 6,
+        Outcome.MERGE: 5,
+    },
+    "sqlite": {
+        Outcome.UNCHANGED: 1,
+        Outcome.NEW_PRIMARY: 5,
+        Outcome.NEW_SECONDARY: 5,
+        Outcome.MERGE: 6,
+    },
 }
 
 
@@ -61,7 +70,8 @@ def statements_per_outcome(*, size: int, cluster, count_statements) -> dict[Outc
 def test_statements_stay_within_budget(size, cluster, count_statements):
     counts = statements_per_outcome(size=size, cluster=cluster, count_statements=count_statements)
 
-    over_budget = {outcome: n for outcome, n in counts.items() if n > BUDGET[outcome]}
+    budget = BUDGETS[connection.vendor]
+    over_budget = {outcome: n for outcome, n in counts.items() if n > budget[outcome]}
     assert not over_budget, counts
 
 
