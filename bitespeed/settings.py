@@ -98,9 +98,19 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("CONN_MAX_AGE", default=60),
-        conn_health_checks=True,
+        # A `SELECT 1` before the first query of every request that reuses a connection.
+        # https://docs.djangoproject.com/en/5.2/ref/settings/#conn-health-checks
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", default=True),
     )
 }
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters bound by the server: psycopg prepares the statements a connection runs often, so
+    # PostgreSQL plans the hot statements of /identify/ once per connection instead of every time.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the database lock at BEGIN (no lock upgrades, so no deadlocks), readers keep
