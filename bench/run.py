@@ -286,7 +286,7 @@ def replay(*, requests, count: int) -> dict[str, dict[str, float]]:
             identity = contact_identify(**serializer.validated_data)
             close_old_connections()
             pgconn.untrace()
-            messages = [line.split("\t") for line in reader.readlines()]
+            messages = [line.rstrip("\n").split("\t") for line in reader.readlines()]
             round_trips = sum(
                 1 for fields in messages if fields[0] == "F" and fields[2] in ("Query", "Sync")
             )
