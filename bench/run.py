@@ -41,9 +41,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size-concurrency", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up traffic")
     parser.add_argument("--replay", type=int, default=2000, help="requests replayed in-process")
-    parser.add_argument("--worker-class", default="sync")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
+    # The best of sync (4, 6 workers) and gthread (2x8, 3x4, 4x4) measured here: bench/RESULTS.md.
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-rate", type=int, default=4000, help="bodies generated per second")
     return parser.parse_args()
 

@@ -98,9 +98,10 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("CONN_MAX_AGE", default=60),
-        # A `SELECT 1` before the first query of every request that reuses a connection.
-        # https://docs.djangoproject.com/en/5.2/ref/settings/#conn-health-checks
-        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", default=True),
+        # Off by default (as in Django): the check is a `SELECT 1` round trip on every request.
+        # Without it, a request on a connection that died answers 503 (errors.py) and Django
+        # drops that connection. https://docs.djangoproject.com/en/5.2/ref/settings/#conn-health-checks
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", default=False),
     )
 }
 
