@@ -1,18 +1,23 @@
 """Reads of contacts and clusters, shared by the API, the admin and the commands."""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from psycopg.types.datetime import TimestamptzLoader
 
 from contacts.models import Contact
 
 
-@dataclass(frozen=True, slots=True)
-class ContactRow:
-    """The columns of a live contact that reconciliation needs; cheaper than a model instance."""
+class ContactRow(NamedTuple):
+    """The columns of a live contact that reconciliation needs; cheaper than a model instance.
+
+    A named tuple, which builds from a database row several times faster than a frozen dataclass:
+    a lookup into a cluster of 10,000 contacts builds 10,000 of them.
+    """
 
     id: int
     email: str | None
@@ -62,13 +67,20 @@ PG_CLUSTER_CTE = f"""
     )
 """
 
-# ``created_at`` as UTC without a time zone: psycopg parses that in C, where Django's loader for
-# ``timestamptz`` is Python code that costs ~10 µs a row (most of a 10,000-contact lookup).
 _PG_CLUSTER_ROWS_SQL = f"""
     WITH {PG_CLUSTER_CTE}
-    SELECT id, email, phone_number, linked_id, created_at AT TIME ZONE 'UTC' FROM cluster
-    ORDER BY created_at, id
+    SELECT id, email, phone_number, linked_id, created_at FROM cluster ORDER BY created_at, id
 """
+
+
+def load_datetimes_in_c(cursor: CursorWrapper) -> None:
+    """Parse ``timestamptz`` values with psycopg's own loader on this cursor.
+
+    Django replaces it, on every connection, with a Python subclass that costs ~10 µs a value:
+    most of the time of a lookup into a cluster of 10,000 contacts. psycopg's loader, written in
+    C, gives the same aware datetimes in the connection's time zone (UTC, set by Django).
+    """
+    cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
 
 
 def cluster_rows(*, email: str | None, phone_number: str | None) -> list[ContactRow]:
@@ -80,12 +92,9 @@ def cluster_rows(*, email: str | None, phone_number: str | None) -> list[Contact
     if connection.vendor != "postgresql":
         return _cluster_rows_orm(email=email, phone_number=phone_number)
     with connection.cursor() as cursor:
+        load_datetimes_in_c(cursor)
         cursor.execute(_PG_CLUSTER_ROWS_SQL, {"email": email, "phone_number": phone_number})
-        rows = cursor.fetchall()
-    return [
-        ContactRow(id, email, phone_number, linked_id, created_at.replace(tzinfo=UTC))
-        for id, email, phone_number, linked_id, created_at in rows
-    ]
+        return list(map(ContactRow._make, cursor.fetchall()))
 
 
 def _cluster_rows_orm(*, email: str | None, phone_number: str | None) -> list[ContactRow]:

@@ -25,7 +25,7 @@ from contacts.locking import (
 )
 from contacts.models import Contact, IdentityLink, LinkPrecedence, Source
 from contacts.rules import IdentifyPlan, Outcome, plan_identify
-from contacts.selectors import PG_CLUSTER_CTE, ContactRow, cluster_rows
+from contacts.selectors import PG_CLUSTER_CTE, ContactRow, cluster_rows, load_datetimes_in_c
 
 # How often one transaction may find that the clusters it locked have moved, and lock what its
 # read revealed, before it starts over.
@@ -156,7 +156,7 @@ _APPLY_IF_UNCHANGED_SQL = f"""
         SELECT %(email)s::varchar, %(phone_number)s::varchar, %(primary_id)s::bigint,
                %(precedence)s::varchar
         WHERE (SELECT yes FROM unchanged) AND %(creates)s
-        RETURNING id, created_at AT TIME ZONE 'UTC' AS created_at
+        RETURNING id, created_at
     )
     SELECT unchanged.yes, created.id, created.created_at FROM unchanged LEFT JOIN created ON TRUE
 """
@@ -199,6 +199,7 @@ def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | Non
         "precedence": LinkPrecedence.SECONDARY if primary else LinkPrecedence.PRIMARY,
     }
     with connection.cursor() as cursor:
+        load_datetimes_in_c(cursor)
         cursor.execute(_APPLY_IF_UNCHANGED_SQL, params)
         unchanged, new_id, created_at = cursor.fetchone()
     if not unchanged:
@@ -210,7 +211,7 @@ def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | Non
             email=plan.email,
             phone_number=plan.phone_number,
             linked_id=primary.id if primary else None,
-            created_at=created_at.replace(tzinfo=UTC),
+            created_at=created_at,
         )
         rows = [*rows, new_row]
         primary = primary or new_row
