@@ -128,19 +128,16 @@ class CpuMeter:
             "postgres": {pid: cpu_seconds(pid) for pid in postgres_backends(self.database)},
         }
 
-    def __enter__(self) -> "CpuMeter":
+    def reset(self) -> None:
         self.start = self.sample()
-        return self
 
     def used(self) -> dict[str, float]:
+        """CPU seconds per group since ``reset``; processes that started since count from zero."""
         end = self.sample()
         return {
             group: sum(seconds - self.start[group].get(pid, 0.0) for pid, seconds in pids.items())
             for group, pids in end.items()
         }
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def start_server(args: argparse.Namespace, environment: dict[str, str]) -> subprocess.Popen:
@@ -217,9 +214,9 @@ def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
         str(WRK_THREADS),
     ]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with meter:
-        wrk = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
-        used = meter.used()
+    meter.reset()
+    wrk = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    used = meter.used()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = wrk.stdout
     lines = [line for line in output.splitlines() if line.startswith("BENCH ")]
@@ -298,6 +295,43 @@ def replay(*, requests, count: int) -> dict[str, dict[str, float]]:
             total["statements"] += statements
             total["round_trips"] += round_trips
     return totals
+
+
+# --- Integrity after the load ---------------------------------------------------------------------
+
+INTEGRITY_SQL = {
+    "secondaries not linked to a live primary": """
+        SELECT count(*) FROM contacts_contact AS contact
+        LEFT JOIN contacts_contact AS head
+               ON head.id = contact.linked_id AND head.deleted_at IS NULL AND head.linked_id IS NULL
+        WHERE contact.deleted_at IS NULL AND contact.linked_id IS NOT NULL AND head.id IS NULL
+    """,
+    "emails in more than one cluster": """
+        SELECT count(*) FROM (
+            SELECT email FROM contacts_contact WHERE deleted_at IS NULL AND email IS NOT NULL
+            GROUP BY email HAVING count(DISTINCT COALESCE(linked_id, id)) > 1
+        ) AS split
+    """,
+    "phone numbers in more than one cluster": """
+        SELECT count(*) FROM (
+            SELECT phone_number FROM contacts_contact
+            WHERE deleted_at IS NULL AND phone_number IS NOT NULL
+            GROUP BY phone_number HAVING count(DISTINCT COALESCE(linked_id, id)) > 1
+        ) AS split
+    """,
+}
+
+
+def integrity_problems() -> dict[str, int]:
+    """Counts of broken SPEC §2 invariants after the load; all must be zero."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        problems = {}
+        for name, query in INTEGRITY_SQL.items():
+            cursor.execute(query)
+            problems[name] = cursor.fetchone()[0]
+    return problems
 
 
 # --- Report ---------------------------------------------------------------------------------------
@@ -398,8 +432,10 @@ def main() -> None:
     sql_counts = replay(
         requests=request_mix(clusters=args.clusters, tag=99, rng=rng), count=args.replay
     )
+    problems = integrity_problems()
     info = machine()
     print_report(args=args, phases=phases[1:], sql_counts=sql_counts, info=info)
+    print("\nintegrity: " + ", ".join(f"{count} {name}" for name, count in problems.items()))
     results = {
         "machine": info,
         "server": {
@@ -409,8 +445,11 @@ def main() -> None:
         },
         "phases": [asdict(phase) for phase in phases[1:]],
         "sql_per_request": sql_counts,
+        "integrity_problems": problems,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    if any(problems.values()):
+        raise SystemExit("the data broke an invariant under load")
 
 
 if __name__ == "__main__":
