@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=25, help="seconds per mix phase")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--size-duration", type=int, default=10, help="seconds per cluster size")
-    parser.add_argument("--size-concurrency", type=int, default=4)
+    parser.add_argument("--size-concurrency", type=int, default=1, help="1: latency of one lookup")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up traffic")
     parser.add_argument("--replay", type=int, default=2000, help="requests replayed in-process")
     # The best of sync (4, 6 workers) and gthread (2x8, 3x4, 4x4) measured here: bench/RESULTS.md.
