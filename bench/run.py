@@ -201,9 +201,10 @@ class Phase:
 
 
 def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
+    threads = min(WRK_THREADS, phase.concurrency)
     command = [
         shutil.which("wrk") or "wrk",
-        f"--threads={WRK_THREADS}",
+        f"--threads={threads}",
         f"--connections={phase.concurrency}",
         f"--duration={phase.duration}s",
         "--timeout=5s",
@@ -211,7 +212,7 @@ def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
         f"http://127.0.0.1:{port}",
         "--",
         str(bodies),
-        str(WRK_THREADS),
+        str(threads),
     ]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     meter.reset()
