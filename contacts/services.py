@@ -9,6 +9,7 @@ to clusters that are, under the locks, what it read. The protocol is in docs/con
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -162,6 +163,8 @@ _APPLY_IF_UNCHANGED_SQL = f"""
 """
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# ``ContactRow.age_key`` as a C-level key function.
+_BY_AGE = attrgetter("created_at", "id")
 
 
 def _state(rows: list[ContactRow]) -> str:
@@ -264,17 +267,21 @@ def _merge_into(*, primary: ContactRow, demoted_ids: list[int]) -> None:
 
 
 def identity_from_rows(*, rows: list[ContactRow], primary_id: int, outcome: Outcome) -> Identity:
-    """Consolidate the live rows of one cluster: the primary's values first, then by age."""
-    ordered = sorted(rows, key=lambda row: row.age_key)
+    """Consolidate the live rows of one cluster: the primary's values first, then by age.
+
+    Written for clusters of thousands of rows: sorting by a C-level key and collecting values with
+    list comprehensions takes a fraction of the time of per-row Python calls.
+    """
+    ordered = sorted(rows, key=_BY_AGE)
     primary = next(row for row in ordered if row.id == primary_id)
-    emails = dict.fromkeys(row.email for row in [primary, *ordered] if row.email is not None)
-    phone_numbers = dict.fromkeys(
-        row.phone_number for row in [primary, *ordered] if row.phone_number is not None
-    )
+    emails = dict.fromkeys([primary.email, *[row.email for row in ordered]])
+    phone_numbers = dict.fromkeys([primary.phone_number, *[row.phone_number for row in ordered]])
+    emails.pop(None, None)
+    phone_numbers.pop(None, None)
     return Identity(
         primary_id=primary_id,
         emails=list(emails),
         phone_numbers=list(phone_numbers),
-        secondary_ids=sorted(row.id for row in rows if row.id != primary_id),
+        secondary_ids=sorted([row.id for row in rows if row.id != primary_id]),
         outcome=outcome,
     )
