@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# e.g. make bench BENCH_ARGS='--database postgres://postgres@127.0.0.1:5432/my_bench --port 8099'
+BENCH_ARGS ?=
 
-.PHONY: run test lint format install install-dev requirements migrate clean
+.PHONY: run test lint format install install-dev requirements migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,13 @@ run: migrate
 
 test: install-dev .env
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Load benchmark of /identify/ on PostgreSQL with gunicorn and wrk (bench/RESULTS.md); ~5 minutes.
+bench: install .env
+	command -v wrk >/dev/null || { $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq wrk; }
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff format --check .

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from django.db import OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from contacts.models import Contact
 
@@ -121,6 +121,12 @@ def is_retryable(error: OperationalError) -> bool:
     return getattr(error.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
+def connection_lost() -> bool:
+    """Whether the connection died under the last statement (server restart, backend killed)."""
+    raw = connection.connection
+    return raw is None or raw.closed or getattr(raw, "broken", False)
+
+
 def run_with_retries(
     operation: Callable[[int], Result],
     *,
@@ -131,16 +137,26 @@ def run_with_retries(
     """Run ``operation(attempt)`` (which owns its transaction) again after deadlocks and lost races.
 
     Waits a random, growing delay between attempts (full jitter) so that the losers of a race do not
-    collide again; gives up after ``attempts`` and re-raises the last error.
+    collide again; gives up after ``attempts`` and re-raises the last error. A connection that was
+    open and died under the operation (a persistent connection to a restarted server) is replaced
+    and the operation run again once; a connection that cannot be opened fails at once.
     """
     attempt = 1
+    reconnected = False
     while True:
+        had_connection = connection.connection is not None
         try:
             return operation(attempt)
-        except (OperationalError, LocksChanged) as error:
-            retryable = isinstance(error, LocksChanged) or is_retryable(error)
+        except (OperationalError, InterfaceError, LocksChanged) as error:
+            lost = had_connection and not reconnected and connection_lost()
+            retryable = isinstance(error, LocksChanged) or is_retryable(error) or lost
             if not retryable or attempt >= attempts:
                 raise
-            logger.info("retrying after %s (attempt %d of %d)", error, attempt, attempts)
-            time.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
+            if lost:
+                logger.warning("reconnecting after the database connection was lost: %s", error)
+                connection.close()
+                reconnected = True
+            else:
+                logger.info("retrying after %s (attempt %d of %d)", error, attempt, attempts)
+                time.sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
             attempt += 1

@@ -1,6 +1,7 @@
 """HTTP endpoints: thin shells over ``contacts.services`` and ``contacts.health``."""
 
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -8,6 +9,7 @@ from rest_framework.views import APIView
 
 from contacts.errors import error_body
 from contacts.health import check_readiness
+from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
 from contacts.schema import identify_schema, liveness_schema, readiness_schema
 from contacts.serializers import IdentifyRequestSerializer, identity_payload
@@ -15,7 +17,16 @@ from contacts.services import contact_identify
 
 
 class IdentifyView(APIView):
-    """``POST /identify/``: link the email and/or phone number and answer with the identity."""
+    """``POST /identify/``: link the email and/or phone number and answer with the identity.
+
+    JSON in and out, no authentication, whatever the project's defaults become: this is the hot
+    path of every checkout (bench/RESULTS.md).
+    """
+
+    parser_classes = [BoundedJSONParser]
+    renderer_classes = [JSONRenderer]
+    authentication_classes = []
+    permission_classes = []
 
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "identify"

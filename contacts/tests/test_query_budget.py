@@ -12,12 +12,22 @@ from contacts.rules import Outcome
 
 pytestmark = pytest.mark.django_db
 
-# Statements per outcome, BEGIN and COMMIT included: writes also append to the history.
-BUDGET = {
-    Outcome.UNCHANGED: 5,
-    Outcome.NEW_PRIMARY: 7,
-    Outcome.NEW_SECONDARY: 8,
-    Outcome.MERGE: 8,
+# Statements per outcome, BEGIN and COMMIT included (SPEC §5, docs/concurrency.md). On PostgreSQL
+# the re-read under the locks, the writes and their history are one statement; SQLite re-reads,
+# then writes, then appends the history.
+BUDGETS = {
+    "postgresql": {
+        Outcome.UNCHANGED: 1,
+        Outcome.NEW_PRIMARY: 5,
+        Outcome.NEW_SECONDARY: 6,
+        Outcome.MERGE: 5,
+    },
+    "sqlite": {
+        Outcome.UNCHANGED: 1,
+        Outcome.NEW_PRIMARY: 6,
+        Outcome.NEW_SECONDARY: 6,
+        Outcome.MERGE: 7,
+    },
 }
 
 
@@ -61,7 +71,8 @@ def statements_per_outcome(*, size: int, cluster, count_statements) -> dict[Outc
 def test_statements_stay_within_budget(size, cluster, count_statements):
     counts = statements_per_outcome(size=size, cluster=cluster, count_statements=count_statements)
 
-    over_budget = {outcome: n for outcome, n in counts.items() if n > BUDGET[outcome]}
+    budget = BUDGETS[connection.vendor]
+    over_budget = {outcome: n for outcome, n in counts.items() if n > budget[outcome]}
     assert not over_budget, counts
 
 

@@ -1,0 +1,1 @@
+"""Load and scale benchmarks of ``POST /identify/``: ``make bench`` runs ``bench.run``."""
