@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# make bench-reconcile: contacts to generate, and the PostgreSQL database it creates and drops.
+BENCH_CONTACTS ?= 1000000
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
 
-.PHONY: run test lint format install install-dev requirements migrate clean
+.PHONY: run test lint format install install-dev requirements migrate clean bench-reconcile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +44,9 @@ test: install-dev .env
 lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+bench-reconcile: install .env
+	$(BIN)/python bench/reconcile.py --contacts $(BENCH_CONTACTS) --database-url $(BENCH_DATABASE_URL)
 
 format: install-dev
 	$(BIN)/ruff format .
