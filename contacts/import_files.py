@@ -54,9 +54,11 @@ def read_rows(
 
 
 def _csv_records(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
-    reader = csv.DictReader(lines)
-    for record in reader:
-        yield reader.line_num, record
+    reader = csv.reader(lines)
+    header = next(reader, [])
+    for values in reader:
+        if values:
+            yield reader.line_num, dict(zip(header, values, strict=False))
 
 
 def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueError]]:
@@ -72,7 +74,11 @@ def _jsonl_records(lines: Iterable[str]) -> Iterator[tuple[int, dict | ValueErro
 
 
 def _first(record: dict, keys: tuple[str, ...]) -> object:
-    return next((record[key] for key in keys if record.get(key) is not None), None)
+    for key in keys:
+        value = record.get(key)
+        if value is not None:
+            return value
+    return None
 
 
 def _import_row(*, line: int, record: dict | ValueError, default: datetime) -> ImportRow:

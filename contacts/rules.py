@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from contacts.graph import NO_LINK, ContactGraph, elect_primaries, identifier_nodes
+from contacts.graph import NO_LINK, ContactGraph, elect_primaries
 from contacts.models import EventKind
 from contacts.selectors import ContactRow
 
@@ -224,18 +224,24 @@ def plan_import(*, graph: ContactGraph, rows: list[ImportRow]) -> ImportPlan:
     """
     first_position = len(graph)
     contacts, links, unchanged = [], [], 0
+    node, find = graph.node, graph.sets.find
     for row in sorted(rows, key=lambda row: (row.created_at, row.line)):
-        known = [
-            graph.node(kind, value)
-            for kind, value in identifier_nodes(email=row.email, phone_number=row.phone_number)
-        ]
-        if None in known:
+        email, phone_number = row.email, row.phone_number
+        email_node = None if email is None else node("email", email)
+        phone_node = None if phone_number is None else node("phone", phone_number)
+        if (email is not None and email_node is None) or (
+            phone_number is not None and phone_node is None
+        ):
             graph.add_contact(
-                contact_id=NO_LINK, email=row.email, phone_number=row.phone_number, linked_id=None
+                contact_id=NO_LINK, email=email, phone_number=phone_number, linked_id=None
             )
             contacts.append(row)
-        elif len(known) == 2 and graph.sets.find(known[0]) != graph.sets.find(known[1]):
-            graph.sets.union(known[0], known[1])
+        elif (
+            email_node is not None
+            and phone_node is not None
+            and find(email_node) != find(phone_node)
+        ):
+            graph.sets.union(email_node, phone_node)
             links.append(row)
         else:
             unchanged += 1

@@ -7,7 +7,8 @@ and applies the rules to what it read under the locks. The protocol is in docs/c
 """
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -18,7 +19,7 @@ from django.db.models import Max, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from contacts.graph import ContactGraph, identifier_nodes
+from contacts.graph import NO_LINK, ContactGraph, identifier_nodes
 from contacts.locking import identifier_lock_key, plan_under_locks, run_with_retries
 from contacts.models import (
     ClusterEvent,
@@ -646,36 +647,37 @@ def _import_write(
     from the stored ``created_at`` values.
     """
     ids = _reserve_contact_ids(count=len(plan.contacts))
-    for position, contact_id in zip(_new_positions(graph, plan), ids, strict=True):
+    positions = _new_positions(graph, plan)
+    for position, contact_id in zip(positions, ids, strict=True):
         graph.contact_ids[position] = contact_id
     leaders = graph.leaders()
     now = timezone.now()
     touched: set[int] = set()
     members: dict[int, list[int]] = {}
-    contacts = []
-    for position, row in zip(_new_positions(graph, plan), plan.contacts, strict=True):
+    linked_ids = array("q")
+    for position in positions:
         root = graph.component(position)
         leader = leaders[root]
         if leader == position:
-            linked_id = None
+            linked_ids.append(NO_LINK)
         elif leader >= plan.first_position:
-            linked_id = graph.contact_ids[leader]
+            linked_ids.append(graph.contact_ids[leader])
         else:
-            linked_id = graph.linked_ids[leader] or graph.contact_ids[leader]
+            linked_ids.append(graph.linked_ids[leader] or graph.contact_ids[leader])
             touched.add(graph.contact_ids[leader])
         members.setdefault(root, []).append(graph.contact_ids[position])
-        precedence = LinkPrecedence.PRIMARY if linked_id is None else LinkPrecedence.SECONDARY
-        contacts.append(
-            (
-                graph.contact_ids[position],
-                row.email,
-                row.phone_number,
-                linked_id,
-                precedence.value,
-                row.created_at,
-                now,
-            )
+    contacts = (
+        (
+            contact_id,
+            row.email,
+            row.phone_number,
+            linked_id or None,
+            LinkPrecedence.SECONDARY.value if linked_id else LinkPrecedence.PRIMARY.value,
+            row.created_at,
+            now,
         )
+        for contact_id, row, linked_id in zip(ids, plan.contacts, linked_ids, strict=True)
+    )
     _bulk_insert(
         model=Contact,
         fields=[
@@ -723,9 +725,8 @@ def _import_events(
     members: dict[int, list[int]],
     label: str,
     now: datetime,
-) -> list[tuple]:
+) -> Iterator[tuple]:
     """One history event per cluster that gained contacts: created, or grown by the import."""
-    events = []
     for root, contact_ids in members.items():
         leader = leaders[root]
         primary_id = graph.linked_ids[leader] or graph.contact_ids[leader]
@@ -733,8 +734,7 @@ def _import_events(
             EventKind.PRIMARY_CREATED if primary_id == contact_ids[0] else EventKind.SECONDARY_ADDED
         )
         details = {"import": label, "contacts": contact_ids}
-        events.append((kind.value, Source.COMMAND.value, contact_ids[0], primary_id, details, now))
-    return events
+        yield kind.value, Source.COMMAND.value, contact_ids[0], primary_id, details, now
 
 
 def _reserve_contact_ids(*, count: int) -> list[int]:
@@ -768,6 +768,14 @@ def _bulk_insert(
         return
     meta = model._meta
     json_columns = [isinstance(meta.get_field(name), models.JSONField) for name in fields]
+    if any(json_columns):
+        rows = (
+            [
+                json.dumps(value) if is_json else value
+                for value, is_json in zip(row, json_columns, strict=True)
+            ]
+            for row in rows
+        )
     columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
     table = connection.ops.quote_name(meta.db_table)
     with (
@@ -775,9 +783,4 @@ def _bulk_insert(
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row(
-                [
-                    json.dumps(value) if is_json else value
-                    for value, is_json in zip(row, json_columns, strict=True)
-                ]
-            )
+            copy.write_row(row)

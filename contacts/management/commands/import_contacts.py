@@ -1,5 +1,6 @@
 """``manage.py import_contacts FILE``: load a shop's order history as if sent to ``/identify/``."""
 
+import gc
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -33,6 +34,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
     def handle(self, *args: object, **options: object) -> None:
+        # Millions of small objects and no reference cycles: the cyclic garbage collector would only
+        # walk them again and again (a third of the run time on a million rows).
+        gc.disable()
+        try:
+            self._import(options)
+        finally:
+            gc.enable()
+
+    def _import(self, options: dict) -> None:
         path: Path = options["file"]
         file_format = options["format"] or format_of(path.name)
         if file_format is None:
