@@ -184,15 +184,13 @@ class ContactGraph:
         self, *, contact_id: int, email: str | None, phone_number: str | None, linked_id: int | None
     ) -> int:
         """Add a contact younger than every one added before; returns its position."""
-        nodes = [
-            self._intern(kind, value)
-            for kind, value in identifier_nodes(email=email, phone_number=phone_number)
-        ]
-        if len(nodes) == 2:
-            self.sets.union(*nodes)
+        email_node = None if email is None else self._intern("email", email)
+        phone_node = None if phone_number is None else self._intern("phone", phone_number)
+        if email_node is not None and phone_node is not None:
+            self.sets.union(email_node, phone_node)
         self.contact_ids.append(contact_id)
         self.linked_ids.append(NO_LINK if linked_id is None else linked_id)
-        self._contact_nodes.append(nodes[0])
+        self._contact_nodes.append(email_node if email_node is not None else phone_node)
         return len(self.contact_ids) - 1
 
     def add_link(self, *, email: str, phone_number: str) -> bool:
