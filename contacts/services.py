@@ -546,14 +546,19 @@ def relinks_repair(
     for relink in relinks:
         by_cluster.setdefault(relink.linked_id or relink.contact_id, []).append(relink.contact_id)
     relinked: list[int] = []
+
+    def repair(batch: list[int]) -> None:
+        relinked.extend(clusters_reconcile(contact_ids=batch, source=Source.COMMAND).relinked_ids)
+        progress(len(batch))
+
     batch: list[int] = []
-    for contact_ids in [*by_cluster.values(), []]:
+    for contact_ids in by_cluster.values():
         batch.extend(contact_ids)
-        if batch and (len(batch) >= batch_size or not contact_ids):
-            result = clusters_reconcile(contact_ids=batch, source=Source.COMMAND)
-            relinked.extend(result.relinked_ids)
-            progress(len(batch))
+        if len(batch) >= batch_size:
+            repair(batch)
             batch = []
+    if batch:
+        repair(batch)
     return relinked
 
 
