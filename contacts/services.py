@@ -6,9 +6,8 @@ request that must write runs a transaction that locks what it will change, reads
 and applies the rules to what it read under the locks. The protocol is in docs/concurrency.md.
 """
 
-import json
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -658,7 +657,7 @@ def _import_write(
     leaders = graph.leaders()
     now = timezone.now()
     touched: set[int] = set()
-    members: dict[int, list[int]] = {}
+    roots: set[int] = set()
     linked_ids = array("q")
     for position in positions:
         root = graph.component(position)
@@ -670,7 +669,7 @@ def _import_write(
         else:
             linked_ids.append(graph.linked_ids[leader] or graph.contact_ids[leader])
             touched.add(graph.contact_ids[leader])
-        members.setdefault(root, []).append(graph.contact_ids[position])
+        roots.add(root)
     contacts = (
         (
             contact_id,
@@ -714,32 +713,68 @@ def _import_write(
         ignore_conflicts=True,
         batch_size=batch_size,
     )
-    _bulk_insert(
-        model=ClusterEvent,
-        fields=["kind", "source", "contact_id", "primary_id", "details", "created_at"],
-        rows=_import_events(graph=graph, leaders=leaders, members=members, label=label, now=now),
-        batch_size=batch_size,
+    _record_import_history(
+        contact_ids=ids, linked_ids=linked_ids, label=label, now=now, batch_size=batch_size
     )
-    return len(members), touched
+    return len(roots), touched
 
 
-def _import_events(
+# The history of an import, grouped by the database from the rows just inserted.
+_IMPORT_HISTORY_SQL = """
+    INSERT INTO contacts_clusterevent (kind, source, contact_id, primary_id, details, created_at)
+    SELECT CASE WHEN min(id) = root THEN %(created)s ELSE %(added)s END, %(source)s, min(id), root,
+           jsonb_build_object('import', %(label)s::text, 'contacts', jsonb_agg(id ORDER BY id)),
+           %(now)s
+    FROM (SELECT id, COALESCE(linked_id, id) AS root FROM contacts_contact WHERE id = ANY(%(ids)s))
+         AS imported
+    GROUP BY root
+    ORDER BY min(id)
+"""
+
+
+def _record_import_history(
     *,
-    graph: ContactGraph,
-    leaders: Sequence[int],
-    members: dict[int, list[int]],
+    contact_ids: list[int],
+    linked_ids: Sequence[int],
     label: str,
     now: datetime,
-) -> Iterator[tuple]:
-    """One history event per cluster that gained contacts: created, or grown by the import."""
-    for root, contact_ids in members.items():
-        leader = leaders[root]
-        primary_id = graph.linked_ids[leader] or graph.contact_ids[leader]
-        kind = (
-            EventKind.PRIMARY_CREATED if primary_id == contact_ids[0] else EventKind.SECONDARY_ADDED
-        )
-        details = {"import": label, "contacts": contact_ids}
-        yield kind.value, Source.COMMAND.value, contact_ids[0], primary_id, details, now
+    batch_size: int,
+) -> None:
+    """One event per cluster that gained contacts, listing them: ``primary_created`` for a new
+    cluster, ``secondary_added`` for a stored one (whose primary ``clusters_reconcile`` may
+    change next). One statement on PostgreSQL, so that no row of history goes through Python.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _IMPORT_HISTORY_SQL,
+                {
+                    "created": EventKind.PRIMARY_CREATED.value,
+                    "added": EventKind.SECONDARY_ADDED.value,
+                    "source": Source.COMMAND.value,
+                    "label": label,
+                    "now": now,
+                    "ids": contact_ids,
+                },
+            )
+        return
+    members: dict[int, list[int]] = {}
+    for contact_id, linked_id in zip(contact_ids, linked_ids, strict=True):
+        members.setdefault(linked_id or contact_id, []).append(contact_id)
+    ClusterEvent.objects.bulk_create(
+        (
+            ClusterEvent(
+                kind=EventKind.PRIMARY_CREATED if root == ids[0] else EventKind.SECONDARY_ADDED,
+                source=Source.COMMAND,
+                contact_id=ids[0],
+                primary_id=root,
+                details={"import": label, "contacts": ids},
+                created_at=now,
+            )
+            for root, ids in members.items()
+        ),
+        batch_size=batch_size,
+    )
 
 
 def _reserve_contact_ids(*, count: int) -> list[int]:
@@ -762,25 +797,13 @@ def _reserve_contact_ids(*, count: int) -> list[int]:
 def _bulk_insert(
     *, model: type[models.Model], fields: list[str], rows: Iterable[tuple], batch_size: int
 ) -> None:
-    """Insert rows of ``fields`` values: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere.
-
-    JSON values are given as Python objects.
-    """
+    """Insert rows of ``fields`` values: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere."""
     if connection.vendor != "postgresql":
         model.objects.bulk_create(
             (model(**dict(zip(fields, row, strict=True))) for row in rows), batch_size=batch_size
         )
         return
     meta = model._meta
-    json_columns = [isinstance(meta.get_field(name), models.JSONField) for name in fields]
-    if any(json_columns):
-        rows = (
-            [
-                json.dumps(value) if is_json else value
-                for value, is_json in zip(row, json_columns, strict=True)
-            ]
-            for row in rows
-        )
     columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
     table = connection.ops.quote_name(meta.db_table)
     with (

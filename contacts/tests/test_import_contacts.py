@@ -245,3 +245,26 @@ def test_a_file_of_unknown_format_is_refused(tmp_path):
         import_file(path)
     out, _ = import_file(path, "--format", "csv")
     assert "0 valid rows" in out
+
+
+def test_contacts_imported_into_a_stored_cluster_are_recorded_as_added_to_it(tmp_path, identify):
+    primary = identify(email="stored@example.com", phone="111")["primaryContactId"]
+    path = write_csv(
+        tmp_path / "later.csv",
+        [
+            ("new1@example.com", "111", datetime.now(UTC) + timedelta(days=1)),
+            ("new2@example.com", "111", datetime.now(UTC) + timedelta(days=2)),
+        ],
+    )
+
+    import_file(path, "--write")
+
+    new1, new2 = Contact.objects.filter(email__startswith="new").order_by("id")
+    assert {new1.linked_id, new2.linked_id} == {primary}
+    event = ClusterEvent.objects.get(source=Source.COMMAND)
+    assert (event.kind, event.contact_id, event.primary_id) == (
+        EventKind.SECONDARY_ADDED,
+        new1.id,
+        primary,
+    )
+    assert event.details == {"import": "later.csv", "contacts": [new1.id, new2.id]}
