@@ -45,7 +45,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-bench-reconcile: install .env
+bench-reconcile: install
 	$(BIN)/python bench/reconcile.py --contacts $(BENCH_CONTACTS) --database-url $(BENCH_DATABASE_URL)
 
 format: install-dev
