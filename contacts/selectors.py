@@ -80,14 +80,6 @@ def cluster_rows(*, email: str | None, phone_number: str | None) -> list[Contact
     return [ContactRow(*row) for row in rows]
 
 
-def contact_state(*, contact_id: int) -> ContactState:
-    """A contact, live or soft-deleted; raises ``Contact.DoesNotExist`` if there is none."""
-    row = Contact.objects.filter(id=contact_id).values_list(
-        "id", "email", "phone_number", "linked_id", "created_at", "deleted_at"
-    )
-    return ContactState(*row.get())
-
-
 def contact_states(*, contact_ids: list[int]) -> list[ContactState]:
     """Contacts, live or soft-deleted, in the order of ``contact_ids``, in one statement.
 
