@@ -90,6 +90,8 @@ class Command(BaseCommand):
 
 
 def describe(relink: Relink) -> str:
+    """One line per differing contact: ``contact #7: primary -> secondary of #3``."""
+
     def role(linked_id: int | None) -> str:
         return "primary" if linked_id is None else f"secondary of #{linked_id}"
 
