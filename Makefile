@@ -9,8 +9,11 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 # e.g. make bench BENCH_ARGS='--database postgres://postgres@127.0.0.1:5432/my_bench --port 8099'
 BENCH_ARGS ?=
+# make bench-reconcile: contacts to generate, and the PostgreSQL database it creates and drops.
+BENCH_CONTACTS ?= 1000000
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
 
-.PHONY: run test lint format install install-dev requirements migrate bench clean
+.PHONY: run test lint format install install-dev requirements migrate bench bench-reconcile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +54,9 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
+
+bench-reconcile: install
+	$(BIN)/python bench/reconcile.py --contacts $(BENCH_CONTACTS) --database-url $(BENCH_DATABASE_URL)
 
 format: install-dev
 	$(BIN)/ruff format .

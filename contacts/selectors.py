@@ -1,5 +1,6 @@
 """Reads of contacts and clusters, shared by the API, the admin and the commands."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -137,12 +138,46 @@ def _cluster_rows_orm(*, email: str | None, phone_number: str | None) -> list[Co
     return [ContactRow(*row) for row in rows]
 
 
-def contact_state(*, contact_id: int) -> ContactState:
-    """A contact, live or soft-deleted; raises ``Contact.DoesNotExist`` if there is none."""
-    row = Contact.objects.filter(id=contact_id).values_list(
-        "id", "email", "phone_number", "linked_id", "created_at", "deleted_at"
+def contact_states(*, contact_ids: list[int]) -> list[ContactState]:
+    """Contacts, live or soft-deleted, in the order of ``contact_ids``, in one statement.
+
+    Raises ``Contact.DoesNotExist`` if any of them does not exist.
+    """
+    by_id = {
+        row[0]: ContactState(*row)
+        for row in Contact.objects.filter(id__in=contact_ids).values_list(
+            "id", "email", "phone_number", "linked_id", "created_at", "deleted_at"
+        )
+    }
+    missing = set(contact_ids) - by_id.keys()
+    if missing:
+        raise Contact.DoesNotExist(f"no contact with id {min(missing)}")
+    return [by_id[contact_id] for contact_id in contact_ids]
+
+
+def live_contacts_by_age(
+    *, chunk_size: int
+) -> Iterator[tuple[int, str | None, str | None, int | None]]:
+    """Every live contact as ``(id, email, phone_number, linked_id)``, oldest first, streamed.
+
+    A server-side cursor on PostgreSQL: memory stays at ``chunk_size`` rows whatever the table.
+    The age order (``created_at``, then ``id``) lets a whole-table pass elect the oldest contact of
+    a component without reading ``created_at`` at all.
+    """
+    return (
+        Contact.live.order_by("created_at", "id")
+        .values_list("id", "email", "phone_number", "linked_id")
+        .iterator(chunk_size=chunk_size)
     )
-    return ContactState(*row.get())
+
+
+def identity_link_pairs(*, chunk_size: int) -> Iterator[tuple[str, str]]:
+    """Every link record as ``(email, phone_number)``, streamed."""
+    return (
+        IdentityLink.objects.order_by()
+        .values_list("email", "phone_number")
+        .iterator(chunk_size=chunk_size)
+    )
 
 
 def _nodes_filter(nodes: set[tuple[str, str]], *, email_field: str, phone_field: str) -> Q:
@@ -339,7 +374,7 @@ def soft_delete_preview(*, contact_id: int) -> list[list[int]]:
 
 def restore_preview(*, contact_id: int) -> list[int]:
     """The cluster a soft-deleted contact would be in once restored: ids, its primary first."""
-    state = contact_state(contact_id=contact_id)
+    [state] = contact_states(contact_ids=[contact_id])
     rows, links = neighbourhood_rows(root_ids=set(), nodes=set(state.nodes))
     restored = ContactRow(
         id=state.id,
