@@ -9,13 +9,20 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# Sync workers: /identify/ spends its time in PostgreSQL, not in Python, and a sync worker keeps
-# one persistent database connection. Measured on 2 cores shared with PostgreSQL and the load
-# generator (12 clients, 15 s runs, median of 2-4 runs): 2 workers 181 req/s, 3 workers 191 req/s,
-# 4 workers 170 req/s with the widest spread (105-238). Hence 3; WEB_CONCURRENCY overrides it.
-# A sync worker whose own error answers (malformed HTTP, a request cut off by the timeout) are JSON.
-worker_class = "bitespeed.gunicorn_worker.JSONErrorSyncWorker"
-workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+# Threaded workers, one process per core: keep-alive connections and threads that overlap their
+# waits on PostgreSQL. Measured with `make bench` (bench/RESULTS.md, mix at c=32): gthread 2 x 8
+# 396 req/s, p99 181 ms; sync x 4 260 req/s; sync x 6 175 req/s. WEB_CONCURRENCY and
+# GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one request per process.
+# Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).
+WORKER_CLASSES = {
+    "gthread": "bitespeed.gunicorn_worker.JSONErrorThreadWorker",
+    "sync": "bitespeed.gunicorn_worker.JSONErrorSyncWorker",
+}
+worker_class = WORKER_CLASSES[os.environ.get("GUNICORN_WORKER_CLASS", "gthread")]
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+if worker_class == WORKER_CLASSES["gthread"]:
+    # gunicorn turns a sync worker with threads > 1 into gthread: set threads only for gthread.
+    threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 
 # A worker silent for this long is killed and replaced; a request is never allowed to hang forever.
 # Longer than the database's own limits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS), so that

@@ -1,15 +1,23 @@
-"""A gunicorn sync worker whose own error answers are JSON, like every other answer of the API.
+"""gunicorn workers whose own answers are JSON, and whose reads from a client are bounded in time.
 
 gunicorn answers some requests itself, before Django sees them: malformed HTTP (400, 414, 431) and
-a request cut off by the worker timeout, such as one whose body never finishes arriving. Its stock
-answer is an HTML page; this worker sends the API's error shape instead.
+a request cut off by the worker timeout. Its stock answer is an HTML page; these workers send the
+API's error shape instead.
+
+The threaded worker (the default, ``gunicorn.conf.py``) also bounds every blocking read from a
+client socket by the worker timeout: gunicorn's ``gthread`` worker waits for a request's first bytes
+with a timeout but reads the rest without one, so a client that stops in the middle of its body
+would hold a thread until it disconnects. Here the read fails after ``timeout`` seconds, and the
+API answers ``408`` (``contacts.errors``).
 """
 
 import contextlib
 import json
+import socket
 from collections.abc import Iterator
 
 from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 TIMED_OUT = (503, "Service Unavailable", "The request did not complete within the worker timeout.")
@@ -40,8 +48,39 @@ def _json_error_pages(*, timed_out: bool) -> Iterator[None]:
         util.write_error = html_writer
 
 
-class JSONErrorSyncWorker(SyncWorker):
+class JSONErrors:
+    """Mixin for gunicorn workers: their own error answers in the API's JSON shape."""
+
     def handle_error(self, req, client, addr, exc) -> None:
         # The master aborts a worker past its timeout: SystemExit raised in the middle of a request.
         with _json_error_pages(timed_out=isinstance(exc, SystemExit)):
             super().handle_error(req, client, addr, exc)
+
+
+class JSONErrorSyncWorker(JSONErrors, SyncWorker):
+    """One request at a time per process; a stuck request is ended by the worker timeout."""
+
+
+class _BoundedSocket(socket.socket):
+    """A client socket whose "blocking" mode is a timeout: no read or write waits forever."""
+
+    read_timeout: float
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(self.read_timeout)
+        else:
+            super().setblocking(False)
+
+
+class JSONErrorThreadWorker(JSONErrors, ThreadWorker):
+    """Threads sharing a process (keep-alive connections); reads bounded by the worker timeout."""
+
+    def enqueue_req(self, conn) -> None:
+        if not isinstance(conn.sock, _BoundedSocket):
+            plain = conn.sock
+            bounded = _BoundedSocket(plain.family, plain.type, plain.proto, fileno=plain.detach())
+            bounded.read_timeout = self.cfg.timeout
+            bounded.setblocking(False)
+            conn.sock = bounded
+        super().enqueue_req(conn)

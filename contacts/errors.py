@@ -8,7 +8,7 @@ Django's HTML error pages.
 import logging
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -70,6 +70,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             ),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if isinstance(exc, UnreadablePostError):
+        # The body stopped arriving: the server's read timeout (bitespeed/gunicorn_worker.py).
+        return Response(
+            error_body(detail="The request body did not arrive in time.", code="request_timeout"),
+            status=status.HTTP_408_REQUEST_TIMEOUT,
         )
     response = exception_handler(exc, context)
     if response is None:

@@ -46,14 +46,23 @@ def test_the_image_runs_the_same_start_command_and_collects_static_files():
 
 
 @pytest.mark.parametrize(
-    ("env", "bind", "workers"),
+    ("env", "bind", "workers", "worker_class", "threads"),
     [
-        ({}, "0.0.0.0:8000", 3),
-        ({"PORT": "8151", "WEB_CONCURRENCY": "2"}, "0.0.0.0:8151", 2),
+        ({}, "0.0.0.0:8000", 2, "JSONErrorThreadWorker", 8),
+        (
+            {"PORT": "8151", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"},
+            "0.0.0.0:8151",
+            3,
+            "JSONErrorThreadWorker",
+            4,
+        ),
+        ({"GUNICORN_WORKER_CLASS": "sync"}, "0.0.0.0:8000", 2, "JSONErrorSyncWorker", 1),
     ],
 )
-def test_gunicorn_binds_port_and_runs_web_concurrency_workers(django_process, env, bind, workers):
-    unset = {"PORT": None, "WEB_CONCURRENCY": None}
+def test_gunicorn_binds_port_and_runs_the_configured_workers(
+    django_process, env, bind, workers, worker_class, threads
+):
+    unset = {"PORT": None, "WEB_CONCURRENCY": None, "GUNICORN_THREADS": None}
 
     result = django_process(
         "-m",
@@ -74,3 +83,5 @@ def test_gunicorn_binds_port_and_runs_web_concurrency_workers(django_process, en
     )
     assert printed["bind"] == f"['{bind}']"
     assert printed["workers"] == str(workers)
+    assert printed["worker_class"].endswith(worker_class)
+    assert printed["threads"] == str(threads)

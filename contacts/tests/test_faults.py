@@ -40,6 +40,7 @@ REQUESTS_PER_THREAD = 40
 SLOWEST_ALLOWED_SECONDS = 10.0
 HELD_PHONE = "9999999"
 CONNECT_TIMEOUT_SECONDS = 2
+THREADS = 4
 
 
 @dataclass
@@ -89,7 +90,9 @@ def start_server() -> Iterator[Callable[..., Server]]:
     """Start gunicorn on a free port against the test database (or ``database_url``)."""
     processes: list[subprocess.Popen] = []
 
-    def start(*, database: str | None = None, worker_timeout: int = 20) -> Server:
+    def start(
+        *, database: str | None = None, worker_timeout: int = 20, worker_class: str = "gthread"
+    ) -> Server:
         port = free_port()
         application_name = f"bitespeed-faults-{uuid.uuid4().hex[:8]}"
         environment = {
@@ -101,6 +104,8 @@ def start_server() -> Iterator[Callable[..., Server]]:
             "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
             "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
             "DB_APPLICATION_NAME": application_name,
+            "GUNICORN_WORKER_CLASS": worker_class,
+            "GUNICORN_THREADS": str(THREADS),
         }
         process = subprocess.Popen(
             [
@@ -240,7 +245,7 @@ def test_faults_lose_nothing_and_never_hang(server):
         f"slowest {slowest:.2f}s, faults {fault_log}"
     )
     dropped = [answer for answer in answers if isinstance(answer.status, str)]
-    assert len(dropped) <= 1, "only the request the killed worker was serving may be dropped"
+    assert len(dropped) <= THREADS, "only requests the killed worker was serving may be dropped"
     assert set(statuses) - {answer.status for answer in dropped} <= {200, 400, 503}
     assert all(answer.payload is not None for answer in answers if answer not in dropped)
     assert statuses[503] > 0, "the held lock should have timed out some requests"
@@ -286,8 +291,14 @@ def test_database_outage_answers_503_quickly_and_the_service_recovers(start_serv
     assert not Contact.objects.filter(email__startswith="during").exists()
 
 
-def test_a_half_sent_request_is_cut_off_and_others_are_served(start_server):
-    server = start_server(worker_timeout=3)
+@pytest.mark.parametrize(
+    ("worker_class", "status", "code"),
+    [("gthread", b"408", "request_timeout"), ("sync", b"503", "service_unavailable")],
+)
+def test_a_half_sent_request_is_cut_off_and_others_are_served(
+    start_server, worker_class, status, code
+):
+    server = start_server(worker_timeout=3, worker_class=worker_class)
     stalled = socket.create_connection((server.url_host, server.port), timeout=15)
     stalled.sendall(
         b"POST /identify/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -301,9 +312,9 @@ def test_a_half_sent_request_is_cut_off_and_others_are_served(start_server):
     stalled.close()
 
     assert served_meanwhile == 200
-    assert head.startswith(b"HTTP/1.1 503")
+    assert head.startswith(b"HTTP/1.1 " + status)
     assert b"Content-Type: application/json" in head
-    assert json.loads(body)["code"] == "service_unavailable"
+    assert json.loads(body)["code"] == code
     assert cut_after < 3 + 5
     assert post(server, {"email": "afterwards@example.com"})[0] == 200
 
