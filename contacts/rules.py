@@ -74,12 +74,9 @@ def plan_identify(
     says they are.
     """
     by_id = {row.id: row for row in rows}
-    matched_roots = {
-        row.root_id
-        for row in rows
-        if (email is not None and row.email == email)
-        or (phone_number is not None and row.phone_number == phone_number)
-    }
+    # Every cluster read was matched: by the email, the phone number, or a link record that pairs
+    # one of them with an identifier of that cluster (selectors.identifiers_filter).
+    matched_roots = {row.root_id for row in rows}
     new_identifiers = []
     if email is not None and email not in {row.email for row in rows}:
         new_identifiers.append(("email", email))

@@ -64,18 +64,26 @@ class ContactState:
 
 
 def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
-    """Contacts carrying the email or the phone number; matches nothing when both are ``None``."""
+    """Contacts carrying the email or the phone number, or an identifier a link record pairs with
+    one of them (SPEC §3: that edge counts as soon as both are on live contacts); matches nothing
+    when both are ``None``."""
     condition = Q(pk__in=[])
     if email is not None:
-        condition |= Q(email=email)
+        condition |= Q(email=email) | Q(
+            phone_number__in=IdentityLink.objects.filter(email=email).values("phone_number")
+        )
     if phone_number is not None:
-        condition |= Q(phone_number=phone_number)
+        condition |= Q(phone_number=phone_number) | Q(
+            email__in=IdentityLink.objects.filter(phone_number=phone_number).values("email")
+        )
     return condition
 
 
 _CONTACTS = Contact._meta.db_table
+_LINKS = IdentityLink._meta.db_table
 
-# PostgreSQL: the live contacts of every cluster that holds %(email)s or %(phone_number)s. The roots
+# PostgreSQL: the live contacts of every cluster that holds %(email)s or %(phone_number)s, or an
+# identifier that a link record pairs with one of them (identifiers_filter says why). The roots
 # (the clusters' primary ids) are gathered once into an array, so that the planner looks each
 # cluster up through the primary key and contact_live_linked; ``IN (subquery)`` on both columns
 # would make it scan the table. Used by ``cluster_rows`` and by the writers that check, in the
@@ -84,7 +92,15 @@ PG_CLUSTER_CTE = f"""
     roots AS MATERIALIZED (
         SELECT ARRAY(
             SELECT DISTINCT COALESCE(linked_id, id) FROM {_CONTACTS}
-            WHERE deleted_at IS NULL AND (email = %(email)s OR phone_number = %(phone_number)s)
+            WHERE deleted_at IS NULL AND (
+                email = %(email)s OR phone_number = %(phone_number)s
+                OR email = ANY(ARRAY(
+                    SELECT email FROM {_LINKS} WHERE phone_number = %(phone_number)s
+                ))
+                OR phone_number = ANY(ARRAY(
+                    SELECT phone_number FROM {_LINKS} WHERE email = %(email)s
+                ))
+            )
         ) AS ids
     ),
     cluster AS (

@@ -269,3 +269,31 @@ class TestIdentifyHistory:
         merge = ClusterEvent.objects.get(kind=EventKind.MERGED)
         assert merge.details["loser"] == biff
         assert merge.details["request"] == {"email": "george@example.com", "phone_number": "717171"}
+
+
+class TestIdentifyAfterCorrections:
+    def test_a_request_that_brings_back_a_linked_identifier_rejoins_the_cluster(
+        self, identify, merged_by_link_record
+    ):
+        george, biff, other = merged_by_link_record
+        contact_soft_delete(contact_id=biff.id)
+        contact_soft_delete(contact_id=other.id)
+        assert not Contact.live.filter(phone_number="717171").exists()
+
+        answer = identify(email="newcomer@example.com", phone="717171")
+
+        assert answer["primaryContactId"] == george.id
+        assert answer["phoneNumbers"] == ["919191", "717171"]
+        assert_invariants()
+
+    def test_a_linked_identifier_brought_back_alone_rejoins_the_cluster(
+        self, identify, merged_by_link_record
+    ):
+        george, biff, other = merged_by_link_record
+        contact_soft_delete(contact_id=biff.id)
+        contact_soft_delete(contact_id=other.id)
+
+        answer = identify(phone="717171")
+
+        assert answer["primaryContactId"] == george.id
+        assert_invariants()
