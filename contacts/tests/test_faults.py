@@ -36,7 +36,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 WORKERS = 3
 LOCK_TIMEOUT_MS = 500
 STORM_THREADS = 8
-REQUESTS_PER_THREAD = 40
+# Each storm thread sends until the faults are over (and a little after), at most this many.
+REQUESTS_PER_THREAD = 1_000
+AFTER_FAULTS_SECONDS = 0.5
 SLOWEST_ALLOWED_SECONDS = 10.0
 HELD_PHONE = "9999999"
 CONNECT_TIMEOUT_SECONDS = 2
@@ -174,9 +176,11 @@ def storm_bodies(seed: int) -> list[dict]:
     return bodies
 
 
-def send_all(server: Server, bodies: list[dict]) -> list[Answer]:
+def send_all(server: Server, bodies: list[dict], storm_over: threading.Event) -> list[Answer]:
     answers = []
     for body in bodies:
+        if storm_over.is_set():
+            break
         started = time.monotonic()
         try:
             status, raw = post(server, body)
@@ -204,7 +208,10 @@ def cut_connections(application_name: str) -> int:
     return terminated[0]
 
 
-def inject_faults(server: Server, held_primary_id: int, log: dict) -> None:
+def inject_faults(
+    server: Server, held_primary_id: int, log: dict, storm_over: threading.Event
+) -> None:
+    """Kill a worker, hold a lock past the lock timeout, cut the connections; then end the storm."""
     time.sleep(0.5)
     victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
@@ -212,6 +219,8 @@ def inject_faults(server: Server, held_primary_id: int, log: dict) -> None:
     time.sleep(0.5)
     hold_row_lock(held_primary_id, seconds=LOCK_TIMEOUT_MS / 1000 * 3)
     log["connections_cut"] = cut_connections(server.application_name)
+    time.sleep(AFTER_FAULTS_SECONDS)
+    storm_over.set()
 
 
 def assert_reflected(answer: Answer, clusters: dict[tuple[str, str], int]) -> None:
@@ -228,12 +237,18 @@ def test_faults_lose_nothing_and_never_hang(server):
     _, raw = post(server, {"email": "held@example.com", "phoneNumber": HELD_PHONE})
     held_primary_id = json.loads(raw)["contact"]["primaryContactId"]
     fault_log: dict = {}
-    faults = threading.Thread(target=inject_faults, args=(server, held_primary_id, fault_log))
+    storm_over = threading.Event()
+    faults = threading.Thread(
+        target=inject_faults, args=(server, held_primary_id, fault_log, storm_over)
+    )
 
     faults.start()
     with ThreadPoolExecutor(max_workers=STORM_THREADS) as pool:
         batches = pool.map(
-            send_all, [server] * STORM_THREADS, map(storm_bodies, range(STORM_THREADS))
+            send_all,
+            [server] * STORM_THREADS,
+            map(storm_bodies, range(STORM_THREADS)),
+            [storm_over] * STORM_THREADS,
         )
         answers = [answer for batch in batches for answer in batch]
     faults.join()
