@@ -7,6 +7,7 @@ Django's HTML error pages.
 
 import logging
 
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.views import defaults
@@ -97,7 +98,14 @@ def _is_admin(request: HttpRequest) -> bool:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_admin(request):
         return defaults.bad_request(request, exception)
-    return JsonResponse(error_body(detail="Bad request.", code="bad_request"), status=400)
+    if isinstance(exception, DisallowedHost):
+        body = error_body(
+            detail="The Host header names a host this service does not serve (ALLOWED_HOSTS).",
+            code="disallowed_host",
+        )
+    else:
+        body = error_body(detail="Bad request.", code="bad_request")
+    return JsonResponse(body, status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -66,7 +66,7 @@ def test_other_paths_still_reject_unknown_hosts(client):
     )
 
     assert response.status_code == 400
-    assert response.json()["code"] == "bad_request"
+    assert response.json()["code"] == "disallowed_host"
 
 
 def test_health_is_not_redirected_to_https(client, settings):
