@@ -62,6 +62,11 @@ class ContactState:
     def nodes(self) -> list[tuple[str, str]]:
         return identifier_nodes(email=self.email, phone_number=self.phone_number)
 
+    @property
+    def row(self) -> ContactRow:
+        """The contact as reconciliation sees it once it is live."""
+        return ContactRow(self.id, self.email, self.phone_number, self.linked_id, self.created_at)
+
 
 def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
     """Contacts carrying the email or the phone number, or an identifier a link record pairs with
@@ -392,14 +397,7 @@ def restore_preview(*, contact_id: int) -> list[int]:
     """The cluster a soft-deleted contact would be in once restored: ids, its primary first."""
     [state] = contact_states(contact_ids=[contact_id])
     rows, links = neighbourhood_rows(root_ids=set(), nodes=set(state.nodes))
-    restored = ContactRow(
-        id=state.id,
-        email=state.email,
-        phone_number=state.phone_number,
-        linked_id=state.linked_id,
-        created_at=state.created_at,
-    )
-    rows = [*rows, restored]
+    rows = [*rows, state.row]
     elected = elect_primaries(contacts=rows, links=links)
     return next(part for part in _parts(rows=rows, elected=elected) if state.id in part)
 

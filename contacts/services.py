@@ -260,25 +260,13 @@ def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | Non
         unchanged, new_id, created_at = cursor.fetchone()
     if not unchanged:
         return None
-    rows = plan.rows
-    if new_id is not None:
-        new_row = ContactRow(
-            id=new_id,
-            email=plan.email,
-            phone_number=plan.phone_number,
-            linked_id=primary.id if primary else None,
-            created_at=created_at,
-        )
-        rows = [*rows, new_row]
-        primary = primary or new_row
-    return identity_from_rows(rows=rows, primary_id=primary.id, outcome=plan.outcome)
+    return _answer(plan=plan, new_id=new_id, created_at=created_at)
 
 
 def _apply(*, plan: IdentifyPlan, source: Source) -> Identity:
     """Write what ``plan`` says, under the locks, and build the answer from rows already read."""
-    rows = list(plan.rows)
     primary = plan.primary
-    new_row = None
+    contact = None
     if primary is not None and plan.demoted_ids:
         _merge_into(primary=primary, demoted_ids=plan.demoted_ids)
     if plan.stores_link:
@@ -293,18 +281,26 @@ def _apply(*, plan: IdentifyPlan, source: Source) -> Identity:
             linked_id=primary.id if primary else None,
             link_precedence=LinkPrecedence.SECONDARY if primary else LinkPrecedence.PRIMARY,
         )
-        new_row = ContactRow(
-            id=contact.id,
-            email=contact.email,
-            phone_number=contact.phone_number,
-            linked_id=contact.linked_id,
-            created_at=contact.created_at,
-        )
-        rows.append(new_row)
-    _record_identify_events(
-        plan=plan, new_contact_id=new_row.id if new_row else None, source=source
+    new_id = contact.id if contact else None
+    _record_identify_events(plan=plan, new_contact_id=new_id, source=source)
+    return _answer(plan=plan, new_id=new_id, created_at=contact.created_at if contact else None)
+
+
+def _answer(*, plan: IdentifyPlan, new_id: int | None, created_at: datetime | None) -> Identity:
+    """The identity after ``plan`` was written: the rows it was made from, plus the new contact."""
+    if new_id is None:
+        return identity_from_rows(rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome)
+    primary_id = plan.primary.id if plan.primary else new_id
+    new_row = ContactRow(
+        id=new_id,
+        email=plan.email,
+        phone_number=plan.phone_number,
+        linked_id=plan.primary.id if plan.primary else None,
+        created_at=created_at,
     )
-    return identity_from_rows(rows=rows, primary_id=(primary or new_row).id, outcome=plan.outcome)
+    return identity_from_rows(
+        rows=[*plan.rows, new_row], primary_id=primary_id, outcome=plan.outcome
+    )
 
 
 def _record_identify_events(
@@ -491,15 +487,7 @@ def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -
     rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
     after = [row for row in rows if corrected is None or row.id != corrected.id]
     if corrected is not None and corrected.deleted_at is None:
-        after.append(
-            ContactRow(
-                id=corrected.id,
-                email=corrected.email,
-                phone_number=corrected.phone_number,
-                linked_id=corrected.linked_id,
-                created_at=corrected.created_at,
-            )
-        )
+        after.append(corrected.row)
     elected, changes = plan_relinks(rows=after, links=links)
     present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
     new_identifiers = [
