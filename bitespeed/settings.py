@@ -143,25 +143,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         **DATABASES["default"].get("OPTIONS", {}),
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Parameters bound by the server, and each statement prepared once a connection has run it 5
+    # times (Django leaves preparation off unless prepare_threshold is set): PostgreSQL parses and
+    # plans the hot statements of /identify/ once per connection, not on every request. Prepared
+    # statements keep one generic plan: with custom plans (PostgreSQL's default choice for the
+    # write statement) it planned that statement again on every request, half of its CPU per write
+    # (bench/RESULTS.md). Turn this off behind a pooler in transaction mode.
+    # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
+    # https://www.psycopg.org/psycopg3/docs/advanced/prepare.html
+    prepared_statements = env_bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     # Every wait is bounded, so the database gives up before gunicorn's worker timeout: a request
     # that cannot get its locks in time answers 503 instead of hanging (docs/concurrency.md).
     # Set DB_STATEMENT_TIMEOUT_MS=0 for one-off long work such as migrations on a large table.
     # https://www.postgresql.org/docs/15/runtime-config-client.html
+    session_settings = {
+        "lock_timeout": env_int("DB_LOCK_TIMEOUT_MS", default=3_000),
+        "statement_timeout": env_int("DB_STATEMENT_TIMEOUT_MS", default=10_000),
+        "idle_in_transaction_session_timeout": env_int(
+            "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=30_000
+        ),
+        **({"plan_cache_mode": "force_generic_plan"} if prepared_statements else {}),
+    }
     DATABASES["default"]["OPTIONS"] = {
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", default=3),
         "application_name": os.environ.get("DB_APPLICATION_NAME", "bitespeed"),
-        "options": " ".join(
-            [
-                f"-c lock_timeout={env_int('DB_LOCK_TIMEOUT_MS', default=3_000)}",
-                f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', default=10_000)}",
-                "-c idle_in_transaction_session_timeout="
-                f"{env_int('DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', default=30_000)}",
-            ]
-        ),
-        # Parameters bound by the server: psycopg prepares the statements a connection runs often,
-        # so PostgreSQL plans the hot statements of /identify/ once per connection, not each time.
-        # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
-        "server_side_binding": env_bool("DATABASE_SERVER_SIDE_BINDING", default=True),
+        "options": " ".join(f"-c {name}={value}" for name, value in session_settings.items()),
+        "server_side_binding": prepared_statements,
+        "prepare_threshold": 5 if prepared_statements else None,
         # Options in DATABASE_URL's query string, such as sslmode, win.
         **DATABASES["default"].get("OPTIONS", {}),
     }
