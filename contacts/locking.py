@@ -47,44 +47,61 @@ def identifier_lock_key(*, kind: str, value: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock_identifiers(*, keys: Iterable[int], wait: bool = True) -> None:
-    """Take advisory locks on identifiers, in ascending order, until the transaction ends.
+# Takes the advisory locks of a request's new identifiers, then the row locks of the primaries it
+# changes: the identifiers' locks are taken first (the CTE), and the one-time filter that reads them
+# keeps the row locks from being taken before every advisory lock is held. The primary key index
+# hands the rows to ``FOR NO KEY UPDATE`` in ascending id order. One round trip for both kinds.
+_LOCK_SQL = """
+    WITH identifiers AS MATERIALIZED ({identifiers})
+    SELECT held, ARRAY(
+        SELECT id FROM {contacts}
+        WHERE id = ANY(%s::bigint[]) AND (SELECT held FROM identifiers)
+        ORDER BY id
+        FOR NO KEY UPDATE {nowait}
+    )
+    FROM identifiers
+"""
 
-    A row lock cannot protect a value that is on no row yet; these keep two requests from both
-    creating a contact for the same new email or phone number. With ``wait=False`` a lock that is
-    taken raises ``LocksChanged`` instead of waiting.
+
+def _identifier_locks_sql(*, count: int, wait: bool) -> str:
+    """A one-row query whose ``held`` says whether ``count`` advisory locks, in order, are held."""
+    if count == 0:
+        return "SELECT TRUE AS held"
+    if wait:
+        calls = ", ".join(["pg_advisory_xact_lock(%s::bigint)"] * count)
+        return f"SELECT TRUE AS held FROM (SELECT {calls}) AS taken"
+    calls = " AND ".join(["pg_try_advisory_xact_lock(%s::bigint)"] * count)
+    return f"SELECT {calls} AS held"
+
+
+def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True) -> None:
+    """Lock identifiers and cluster primaries, in the global order, until the transaction ends.
+
+    ``keys`` are advisory lock keys of identifiers that no live contact has yet (a row lock cannot
+    protect a value that is on no row, and these keep two requests from both creating a contact
+    for the same new email or phone number); ``ids`` are primaries whose clusters will change.
+    Keys are locked in ascending order, then rows in ascending id order, in one statement. With
+    ``wait=False`` a lock that is taken raises ``LocksChanged`` instead of waiting.
     """
-    ordered = sorted(set(keys))
-    if not ordered or not uses_row_locks():
+    ordered_keys = sorted(set(keys))
+    ordered_ids = sorted(set(ids))
+    if not (ordered_keys or ordered_ids) or not uses_row_locks():
         return
-    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    calls = ", ".join([f"{function}(%s)"] * len(ordered))
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {calls}", ordered)
-        if not wait and not all(cursor.fetchone()):
-            raise LocksChanged("an identifier lock is taken")
-
-
-def lock_primaries(*, ids: Iterable[int], wait: bool = True) -> None:
-    """Lock the rows of cluster primaries, in ascending id order, until the transaction ends.
-
-    With ``wait=False`` a row that is locked raises ``LocksChanged`` instead of waiting.
-    """
-    ordered = sorted(set(ids))
-    if not ordered or not uses_row_locks():
-        return
-    rows = (
-        Contact.objects.select_for_update(no_key=True, nowait=not wait)
-        .filter(id__in=ordered)
-        .order_by("id")
-        .values_list("id", flat=True)
+    sql = _LOCK_SQL.format(
+        identifiers=_identifier_locks_sql(count=len(ordered_keys), wait=wait),
+        contacts=Contact._meta.db_table,
+        nowait="" if wait else "NOWAIT",
     )
     try:
-        list(rows)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*ordered_keys, ordered_ids])
+            held, _ = cursor.fetchone()
     except OperationalError as error:
         if wait or getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
             raise
         raise LocksChanged("a primary is locked") from error
+    if not held:
+        raise LocksChanged("an identifier lock is taken")
 
 
 def plan_under_locks(
@@ -106,8 +123,7 @@ def plan_under_locks(
     held_keys: set[int] = set()
     held_ids: set[int] = set()
     for round_ in range(MAX_LOCK_ROUNDS):
-        lock_identifiers(keys=keys - held_keys, wait=round_ == 0)
-        lock_primaries(ids=ids - held_ids, wait=round_ == 0)
+        lock_clusters(keys=keys - held_keys, ids=ids - held_ids, wait=round_ == 0)
         held_keys |= keys
         held_ids |= ids
         current = plan()

@@ -25,8 +25,7 @@ from contacts.locking import (
     MAX_LOCK_ROUNDS,
     LocksChanged,
     identifier_lock_key,
-    lock_identifiers,
-    lock_primaries,
+    lock_clusters,
     plan_under_locks,
     run_with_retries,
     uses_row_locks,
@@ -133,8 +132,7 @@ def _identify_locked(
                     rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome
                 )
             keys, ids = _locks_needed(plan)
-            lock_identifiers(keys=keys - held_keys, wait=round_ == 0)
-            lock_primaries(ids=ids - held_ids, wait=round_ == 0)
+            lock_clusters(keys=keys - held_keys, ids=ids - held_ids, wait=round_ == 0)
             held_keys |= keys
             held_ids |= ids
             identity = _apply_if_unchanged(plan=plan, source=source)
