@@ -26,6 +26,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 LUA = ROOT / "bench" / "identify.lua"
+SERVER_LOG = OUT / "server.log"
 WRK_THREADS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -41,8 +42,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size-concurrency", type=int, default=1, help="1: latency of one lookup")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up traffic")
     parser.add_argument("--replay", type=int, default=2000, help="requests replayed in-process")
-    # The best of sync (4, 6 workers) and gthread (2x8, 3x4, 4x4) measured here: bench/RESULTS.md.
-    parser.add_argument("--worker-class", default="gthread")
+    # gunicorn.conf.py's defaults, the best measured here (bench/RESULTS.md).
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-rate", type=int, default=4000, help="bodies generated per second")
@@ -64,7 +65,8 @@ def recreate_database(url: str) -> None:
 
 
 def server_environment(args: argparse.Namespace) -> dict[str, str]:
-    """Production settings: DEBUG off, persistent connections, quiet logs."""
+    """Production settings: DEBUG off, persistent connections, one JSON log line per request
+    (written to ``SERVER_LOG``), gunicorn as ``gunicorn.conf.py`` configures it."""
     return {
         **os.environ,
         "DATABASE_URL": args.database,
@@ -72,7 +74,10 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
+        "GUNICORN_WORKER_CLASS": args.worker_class,
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
     }
 
 
@@ -143,14 +148,14 @@ class CpuMeter:
 def start_server(args: argparse.Namespace, environment: dict[str, str]) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
-        "bitespeed.wsgi",
+        "--config=gunicorn.conf.py",
         f"--bind=127.0.0.1:{args.port}",
-        f"--workers={args.workers}",
-        f"--worker-class={args.worker_class}",
-        f"--threads={args.threads}",
-        "--log-level=warning",
+        "bitespeed.wsgi",
     ]
-    server = subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True)
+    with SERVER_LOG.open("w") as log:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stderr=log, start_new_session=True
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -358,8 +363,9 @@ def print_report(
         f"load {info['load_average']}"
     )
     print(
-        f"gunicorn --worker-class={args.worker_class} --workers={args.workers} "
-        f"--threads={args.threads}; wrk {WRK_THREADS} threads\n"
+        f"gunicorn --config gunicorn.conf.py: GUNICORN_WORKER_CLASS={args.worker_class} "
+        f"WEB_CONCURRENCY={args.workers} GUNICORN_THREADS={args.threads}; log lines in "
+        f"{SERVER_LOG.relative_to(ROOT)}; wrk {WRK_THREADS} threads\n"
     )
     header = (
         f"{'phase':<14}{'c':>4}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
