@@ -135,13 +135,16 @@ DATABASES = {
     )
 }
 
+# Seconds an SQLite writer waits for the database's write lock (docs/concurrency.md).
+SQLITE_BUSY_TIMEOUT = env_int("SQLITE_BUSY_TIMEOUT", default=5)
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the database lock at BEGIN (no lock upgrades, so no deadlocks), readers keep
     # reading during writes (WAL). See docs/concurrency.md.
     # https://docs.djangoproject.com/en/5.2/ref/databases/#sqlite-transaction-behavior
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": env_int("SQLITE_BUSY_TIMEOUT", default=5),
+        "timeout": SQLITE_BUSY_TIMEOUT,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         **DATABASES["default"].get("OPTIONS", {}),
     }

@@ -29,6 +29,7 @@ from contacts.locking import (
     plan_under_locks,
     run_with_retries,
     uses_row_locks,
+    write_turn,
 )
 from contacts.models import (
     ClusterEvent,
@@ -119,7 +120,7 @@ def _identify_locked(
     transaction reads them again, takes what the new plan adds without waiting (or starts over),
     and tries again (docs/concurrency.md).
     """
-    with transaction.atomic():
+    with write_turn(), transaction.atomic():
         if not uses_row_locks():
             # BEGIN IMMEDIATE holds the whole database: read again, then write.
             return _apply(plan=_plan(email=email, phone_number=phone_number), source=source)
