@@ -10,9 +10,10 @@ import os
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
 # Threaded workers, one process per core: keep-alive connections and threads that overlap their
-# waits on PostgreSQL. Measured with `make bench` (bench/RESULTS.md, mix at c=32): gthread 2 x 8
-# 396 req/s, p99 181 ms; sync x 4 260 req/s; sync x 6 175 req/s. WEB_CONCURRENCY and
-# GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one request per process.
+# waits on PostgreSQL. Measured on 2 cores (bench/RESULTS.md, mix at c=32): gthread 2 x 8
+# 813-1,049 req/s over several runs, as good as any other layout but one process (591-602).
+# WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
+# request per process.
 # Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).
 WORKER_CLASSES = {
     "gthread": "bitespeed.gunicorn_worker.JSONErrorThreadWorker",
