@@ -82,3 +82,26 @@ def test_statements_do_not_grow_with_the_cluster(cluster, count_statements):
 
     assert small == large
     assert small[Outcome.UNCHANGED] == 1, "a lookup is answered by one statement"
+
+
+@pytest.mark.postgres
+def test_the_hot_statements_are_prepared_with_one_generic_plan(identify):
+    """PostgreSQL parses and plans /identify/'s statements once per connection, not per request.
+
+    Django leaves psycopg's preparation off unless ``prepare_threshold`` is set, and PostgreSQL
+    keeps planning a prepared statement per execution while it prefers custom plans.
+    """
+    for index in range(12):
+        identify(email=f"prepared{index}@example.com", phone=f"777{index}")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        prepared = cursor.fetchall()
+    reads = [row for row in prepared if "roots AS" in row[0] and "unchanged AS" not in row[0]]
+    writes = [row for row in prepared if "unchanged AS" in row[0]]
+    locks = [row for row in prepared if "pg_advisory_xact_lock" in row[0]]
+
+    assert reads, "the cluster read is not prepared"
+    assert writes, "the write statement is not prepared"
+    assert locks, "the lock statement is not prepared"
+    assert all(custom == 0 and generic > 0 for _, generic, custom in reads + writes + locks)
