@@ -8,6 +8,7 @@ before they ask for it.
 """
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -123,7 +124,8 @@ def identifier_lock_key(*, kind: str, value: str) -> int:
 # Takes the advisory locks of a request's new identifiers, then the row locks of the primaries it
 # changes: the identifiers' locks are taken first (the CTE), and the one-time filter that reads them
 # keeps the row locks from being taken before every advisory lock is held. The primary key index
-# hands the rows to ``FOR NO KEY UPDATE`` in ascending id order. One round trip for both kinds.
+# hands the rows to ``FOR NO KEY UPDATE`` in ascending id order; the array of their ids is only
+# there to make the statement lock them. One round trip for both kinds.
 _LOCK_SQL = """
     WITH identifiers AS MATERIALIZED ({identifiers})
     SELECT held, ARRAY(
@@ -134,6 +136,16 @@ _LOCK_SQL = """
     )
     FROM identifiers
 """
+
+
+@functools.cache
+def _lock_sql(*, key_count: int, wait: bool) -> str:
+    """``_LOCK_SQL`` for ``key_count`` identifiers, built once per shape: writes reuse the text."""
+    return _LOCK_SQL.format(
+        identifiers=_identifier_locks_sql(count=key_count, wait=wait),
+        contacts=Contact._meta.db_table,
+        nowait="" if wait else "NOWAIT",
+    )
 
 
 def _identifier_locks_sql(*, count: int, wait: bool) -> str:
@@ -160,11 +172,7 @@ def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True)
     ordered_ids = sorted(set(ids))
     if not (ordered_keys or ordered_ids) or not uses_row_locks():
         return
-    sql = _LOCK_SQL.format(
-        identifiers=_identifier_locks_sql(count=len(ordered_keys), wait=wait),
-        contacts=Contact._meta.db_table,
-        nowait="" if wait else "NOWAIT",
-    )
+    sql = _lock_sql(key_count=len(ordered_keys), wait=wait)
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, [*ordered_keys, ordered_ids])

@@ -101,8 +101,9 @@ class ApiMiddleware(ShortcutMiddleware):
     lockout middleware that only the admin needs.
 
     Placed after the security, static files and common middleware, so the API keeps the HTTPS
-    redirect, the security headers and the ``Host`` check. Skipping the rest saves about a fifth
-    of the app's CPU per lookup (bench/RESULTS.md); ``IdentifyView`` reads no session or user.
+    redirect, the security headers and the ``Host`` check. Skipping the rest saves about a tenth
+    of the app's instructions per lookup (bench/RESULTS.md); ``IdentifyView`` reads no session or
+    user.
     """
 
     url_names = ("identify",)
