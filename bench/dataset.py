@@ -151,6 +151,47 @@ def request_mix(*, clusters: int, tag: int, rng: random.Random) -> Iterator[Requ
         yield Request(kind=kind, body=body)
 
 
+def growing_mix(*, tag: int, rng: random.Random) -> Iterator[Request]:
+    """The shares of ``MIX`` on a database that starts empty: every request but a new identity
+    aims at identities that earlier requests of the same stream created, so the mix fills the
+    database itself. Emails and phones are ``g<tag>.<n>@bench.example`` / ``+18<tag><n>``.
+
+    A bridge joins two identities that no earlier bridge joined, as bridges between the seeded
+    mix's 50,000 clusters do: chains of merges would grow clusters the seeded phases never see.
+    """
+    kinds = [kind for kind, _ in MIX]
+    weights = [share for _, share in MIX]
+    identities: list[tuple[str, str]] = []
+    unbridged: list[tuple[str, str]] = []
+    counter = 0
+    while True:
+        counter += 1
+        new_email = f"g{tag}.{counter}@{NEW_DOMAIN}"
+        new_phone = f"+18{tag:02d}{counter:09d}"
+        kind = rng.choices(kinds, weights)[0] if len(unbridged) > 1 else Kind.NEW
+        if kind is Kind.NEW:
+            body = {"email": new_email, "phoneNumber": new_phone}
+            identities.append((new_email, new_phone))
+            unbridged.append((new_email, new_phone))
+        elif kind is Kind.LOOKUP:
+            email, phone = rng.choice(identities)
+            body = lookup_body(email=email, phone=phone, rng=rng)
+        elif kind is Kind.NEW_FOR_KNOWN:
+            email, phone = rng.choice(identities)
+            body = rng.choice(
+                [
+                    {"email": new_email, "phoneNumber": phone},
+                    {"email": email, "phoneNumber": new_phone},
+                ]
+            )
+        else:
+            (email, _), (_, phone) = (
+                unbridged.pop(rng.randrange(len(unbridged))) for _ in range(2)
+            )
+            body = {"email": email, "phoneNumber": phone}
+        yield Request(kind=kind, body=body)
+
+
 def sized_lookups(*, size: int, rng: random.Random) -> Iterator[Request]:
     """Lookups into the seeded cluster of ``size`` contacts: by email, by phone, or both."""
     while True:

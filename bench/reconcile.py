@@ -17,6 +17,7 @@ import argparse
 import csv
 import os
 import random
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -173,7 +174,13 @@ def main() -> None:
     url = options.database_url
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "true", "CONN_MAX_AGE": "0"}
+    # Production settings, as an operator runs the commands: DEBUG off, the default timeouts.
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
     with (
         tempfile.TemporaryDirectory() as scratch,
         psycopg.connect(admin_url, autocommit=True) as admin,

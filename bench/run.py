@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 LUA = ROOT / "bench" / "identify.lua"
 SERVER_LOG = OUT / "server.log"
+EMPTY_SERVER_LOG = OUT / "server-empty-db.log"
 WRK_THREADS = 2
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -41,6 +42,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--size-duration", type=int, default=10, help="seconds per cluster size")
     parser.add_argument("--size-concurrency", type=int, default=1, help="1: latency of one lookup")
     parser.add_argument("--warmup", type=int, default=5, help="seconds of warm-up traffic")
+    parser.add_argument(
+        "--empty-duration",
+        type=int,
+        default=25,
+        help="seconds of the mix on the freshly migrated, empty database (0: skip that phase)",
+    )
     parser.add_argument("--replay", type=int, default=2000, help="requests replayed in-process")
     # gunicorn.conf.py's defaults, the best measured here (bench/RESULTS.md).
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
@@ -65,15 +72,14 @@ def recreate_database(url: str) -> None:
 
 
 def server_environment(args: argparse.Namespace) -> dict[str, str]:
-    """Production settings: DEBUG off, persistent connections, one JSON log line per request
-    (written to ``SERVER_LOG``), gunicorn as ``gunicorn.conf.py`` configures it."""
+    """Production settings: DEBUG off, the default persistent connections, one JSON log line per
+    request (written to ``SERVER_LOG``), gunicorn as ``gunicorn.conf.py`` configures it."""
     return {
         **os.environ,
         "DATABASE_URL": args.database,
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
-        "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "INFO",
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "WEB_CONCURRENCY": str(args.workers),
@@ -145,14 +151,16 @@ class CpuMeter:
         }
 
 
-def start_server(args: argparse.Namespace, environment: dict[str, str]) -> subprocess.Popen:
+def start_server(
+    args: argparse.Namespace, environment: dict[str, str], *, log_path: Path = SERVER_LOG
+) -> subprocess.Popen:
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
         "--config=gunicorn.conf.py",
         f"--bind=127.0.0.1:{args.port}",
         "bitespeed.wsgi",
     ]
-    with SERVER_LOG.open("w") as log:
+    with log_path.open("w") as log:
         server = subprocess.Popen(
             command, cwd=ROOT, env=environment, stderr=log, start_new_session=True
         )
@@ -243,6 +251,62 @@ def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
     phase.wrk_cpu_percent = 100 * wrk_cpu / seconds
     phase.app_cpu_ms_per_request = 1000 * used["app"] / requests
     phase.postgres_cpu_ms_per_request = 1000 * used["postgres"] / requests
+    return phase
+
+
+# --- The freshly migrated database ---------------------------------------------------------------
+
+# The tables of /identify/. Autovacuum leaves them alone during the empty-database phase, so that
+# the phase runs as a new deployment's first minute does: before any ANALYZE.
+SERVICE_TABLES = ("contacts_contact", "contacts_identitylink", "contacts_clusterevent")
+EMPTY_PHASE = "mix, empty db"
+
+
+def set_autovacuum(*, url: str, enabled: bool) -> None:
+    statement = (
+        "ALTER TABLE {} RESET (autovacuum_enabled)"
+        if enabled
+        else ("ALTER TABLE {} SET (autovacuum_enabled = false)")
+    )
+    with psycopg.connect(url, autocommit=True) as connection:
+        for table in SERVICE_TABLES:
+            connection.execute(sql.SQL(statement).format(sql.Identifier(table)))
+
+
+def autoanalyzed_tables(url: str) -> list[str]:
+    """The service's tables that autovacuum has analyzed (an ANALYZE the service runs is its own
+    doing, part of what the phase measures)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute(
+            """
+            SELECT relname FROM pg_stat_user_tables
+            WHERE relname = ANY(%s) AND last_autoanalyze IS NOT NULL
+            """,
+            [list(SERVICE_TABLES)],
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def empty_database_phase(args: argparse.Namespace, environment: dict[str, str]) -> Phase:
+    """The mix at the highest concurrency on the database ``migrate`` just made: no warm-up, no
+    seed, no statistics; the mix fills the tables itself (``dataset.growing_mix``)."""
+    from bench.dataset import growing_mix
+
+    concurrency = max(args.concurrency)
+    mix = growing_mix(tag=0, rng=random.Random(5))
+    bodies = write_bodies("mix-empty", mix, args.max_rate * args.empty_duration)
+    phase = Phase(EMPTY_PHASE, concurrency, args.empty_duration)
+    set_autovacuum(url=args.database, enabled=False)
+    server = start_server(args, environment, log_path=EMPTY_SERVER_LOG)
+    try:
+        print(f"{phase.name} at c={concurrency} for {phase.duration} s", flush=True)
+        meter = CpuMeter(server_pid=server.pid, database=args.database)
+        run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter)
+    finally:
+        stop_server(server)
+        set_autovacuum(url=args.database, enabled=True)
+    if analyzed := autoanalyzed_tables(args.database):
+        raise SystemExit(f"autovacuum analyzed {analyzed} during the empty-database phase")
     return phase
 
 
@@ -380,6 +444,16 @@ def print_report(
             f"{phase.wrk_cpu_percent:>8.0f}%{phase.app_cpu_ms_per_request:>12.2f}"
             f"{phase.postgres_cpu_ms_per_request:>11.2f}"
         )
+    empty = next((phase for phase in phases if phase.name == EMPTY_PHASE), None)
+    seeded = next(
+        (p for p in phases if p.name == "mix" and empty and p.concurrency == empty.concurrency),
+        None,
+    )
+    if empty and seeded:
+        print(
+            f"\nempty database: {empty.requests_per_second / seeded.requests_per_second:.0%} of "
+            f"the seeded mix's req/s at c={empty.concurrency}"
+        )
     print(f"\n{'outcome':<16}{'requests':>9}{'statements':>12}{'round trips':>13}  (per request)")
     requests = statements = round_trips = 0
     for outcome, total in sorted(sql_counts.items()):
@@ -408,6 +482,9 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    connection.close()
+    phases = [empty_database_phase(args, environment)] if args.empty_duration else []
+
     started = time.monotonic()
     rows = seed(clusters=args.clusters)
     print(f"seeded {rows} contacts in {time.monotonic() - started:.1f} s")
@@ -426,13 +503,14 @@ def main() -> None:
         bodies = write_bodies(f"size-{size}", sized_lookups(size=size, rng=rng), 20_000)
         plan.append((Phase(f"cluster {size}", args.size_concurrency, args.size_duration), bodies))
 
-    phases = []
     server = start_server(args, environment)
     try:
         meter = CpuMeter(server_pid=server.pid, database=args.database)
         for phase, bodies in plan:
             print(f"{phase.name} at c={phase.concurrency} for {phase.duration} s", flush=True)
-            phases.append(run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter))
+            measured = run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter)
+            if phase.name != "warm-up":
+                phases.append(measured)
     finally:
         stop_server(server)
 
@@ -441,7 +519,7 @@ def main() -> None:
     )
     problems = integrity_problems()
     info = machine()
-    print_report(args=args, phases=phases[1:], sql_counts=sql_counts, info=info)
+    print_report(args=args, phases=phases, sql_counts=sql_counts, info=info)
     print("\nintegrity: " + ", ".join(f"{count} {name}" for name, count in problems.items()))
     results = {
         "machine": info,
@@ -450,7 +528,7 @@ def main() -> None:
             "workers": args.workers,
             "threads": args.threads,
         },
-        "phases": [asdict(phase) for phase in phases[1:]],
+        "phases": [asdict(phase) for phase in phases],
         "sql_per_request": sql_counts,
         "integrity_problems": problems,
     }

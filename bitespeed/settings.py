@@ -153,14 +153,18 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # times (Django leaves preparation off unless prepare_threshold is set): PostgreSQL parses and
     # plans the hot statements of /identify/ once per connection, not on every request. Prepared
     # statements keep one generic plan: with custom plans (PostgreSQL's default choice for the
-    # write statement) it planned that statement again on every request, half of its CPU per write
-    # (bench/RESULTS.md). Turn this off behind a pooler in transaction mode.
+    # hot statements) it planned them again on every request, half of a write's CPU
+    # (bench/RESULTS.md). While the contacts table is small, its statistics follow its growth, so
+    # that no plan made for an empty table is kept as it grows
+    # (contacts.database.statistics_follow_growth); work on batches of values is planned for its
+    # values (contacts.database.plans_for_values). Turn this off behind a pooler in transaction
+    # mode.
     # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
     # https://www.psycopg.org/psycopg3/docs/advanced/prepare.html
     prepared_statements = env_bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     # Every wait is bounded, so the database gives up before gunicorn's worker timeout: a request
     # that cannot get its locks in time answers 503 instead of hanging (docs/concurrency.md).
-    # Set DB_STATEMENT_TIMEOUT_MS=0 for one-off long work such as migrations on a large table.
+    # Operator commands lift the statement bounds for themselves (OPERATOR_STATEMENT_TIMEOUT_MS).
     # https://www.postgresql.org/docs/15/runtime-config-client.html
     session_settings = {
         "lock_timeout": env_int("DB_LOCK_TIMEOUT_MS", default=3_000),
@@ -179,6 +183,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Options in DATABASE_URL's query string, such as sslmode, win.
         **DATABASES["default"].get("OPTIONS", {}),
     }
+
+# Operator work (migrate, import_contacts, reconcile) runs with this statement and
+# idle-in-transaction timeout instead of a request's (contacts.database.operator_session); 0 means
+# none. Its lock timeout stays DB_LOCK_TIMEOUT_MS.
+OPERATOR_STATEMENT_TIMEOUT_MS = env_int("DB_OPERATOR_STATEMENT_TIMEOUT_MS", default=3_600_000)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -88,30 +88,41 @@ _CONTACTS = Contact._meta.db_table
 _LINKS = IdentityLink._meta.db_table
 
 # PostgreSQL: the live contacts of every cluster that holds %(email)s or %(phone_number)s, or an
-# identifier that a link record pairs with one of them (identifiers_filter says why). The roots
-# (the clusters' primary ids) are gathered once into an array, so that the planner looks each
-# cluster up through the primary key and contact_live_linked; ``IN (subquery)`` on both columns
-# would make it scan the table. Used by ``cluster_rows`` and by the writers that check, in the
-# same statement as their write, that a cluster is still what they read.
+# identifier that a link record pairs with one of them (identifiers_filter says why). Used by
+# ``cluster_rows`` and by the writers that check, in the same statement as their write, that a
+# cluster is still what they read.
+#
+# Written so that its only plan is index look-ups, whatever the planner knows of the table: each
+# look-up is an equality on one value inside a LATERAL subquery, so scanning the table instead
+# would be paid once per value. The plan is made once per connection and kept (settings:
+# plan_cache_mode), possibly while the table is empty and has no statistics; with the look-ups
+# ORed together, such a plan read the whole table, or its live partial index, on every request.
 PG_CLUSTER_CTE = f"""
+    wanted AS (
+        SELECT %(email)s::varchar AS email, NULL::varchar AS phone_number
+        UNION ALL SELECT NULL, %(phone_number)s::varchar
+        UNION ALL SELECT email, NULL FROM {_LINKS} WHERE phone_number = %(phone_number)s::varchar
+        UNION ALL SELECT NULL, phone_number FROM {_LINKS} WHERE email = %(email)s::varchar
+    ),
     roots AS MATERIALIZED (
         SELECT ARRAY(
-            SELECT DISTINCT COALESCE(linked_id, id) FROM {_CONTACTS}
-            WHERE deleted_at IS NULL AND (
-                email = %(email)s OR phone_number = %(phone_number)s
-                OR email = ANY(ARRAY(
-                    SELECT email FROM {_LINKS} WHERE phone_number = %(phone_number)s
-                ))
-                OR phone_number = ANY(ARRAY(
-                    SELECT phone_number FROM {_LINKS} WHERE email = %(email)s
-                ))
-            )
+            SELECT DISTINCT COALESCE(matched.linked_id, matched.id)
+            FROM wanted, LATERAL (
+                SELECT id, linked_id FROM {_CONTACTS}
+                WHERE deleted_at IS NULL AND email = wanted.email
+                UNION ALL
+                SELECT id, linked_id FROM {_CONTACTS}
+                WHERE deleted_at IS NULL AND phone_number = wanted.phone_number
+            ) AS matched
         ) AS ids
     ),
     cluster AS (
-        SELECT contact.* FROM {_CONTACTS} AS contact, roots
-        WHERE contact.deleted_at IS NULL
-          AND (contact.id = ANY(roots.ids) OR contact.linked_id = ANY(roots.ids))
+        SELECT member.* FROM roots, unnest(roots.ids) AS root(id), LATERAL (
+            SELECT * FROM {_CONTACTS} WHERE deleted_at IS NULL AND id = root.id
+            UNION ALL
+            SELECT * FROM {_CONTACTS}
+            WHERE deleted_at IS NULL AND linked_id = root.id AND id <> ALL(roots.ids)
+        ) AS member
     )
 """
 

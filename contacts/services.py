@@ -20,6 +20,7 @@ from django.db.models import Max, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from contacts.database import plans_for_values, tables_analyze
 from contacts.graph import NO_LINK, ContactGraph, identifier_nodes
 from contacts.locking import (
     MAX_LOCK_ROUNDS,
@@ -464,6 +465,7 @@ def _correct(
 ) -> ReconcileResult:
     def attempt(_: int) -> ReconcileResult:
         with transaction.atomic():
+            plans_for_values()
             plan = plan_under_locks(
                 plan=lambda: _plan_correction(contact_ids=contact_ids, correction=correction),
                 locks_needed=lambda plan: (
@@ -746,7 +748,9 @@ def contacts_import(
     The rows are applied after everything already stored; each new contact keeps its row's
     created time, so a cluster is led by its oldest contact, imported or not (SPEC §2). Decided
     over an in-memory graph (``rules.plan_import``), written in a few bulk statements. History:
-    one event per cluster that gained contacts, listing them (``label`` names the import).
+    one event per cluster that gained contacts, listing them (``label`` names the import). The
+    tables are analyzed once written, so that what follows (the stored clusters' reconciliation,
+    then the API) is planned from what they now hold.
 
     Without ``write`` this only reads and decides. With it, on PostgreSQL, the contacts table is
     locked in ``EXCLUSIVE`` mode for the transaction: ``/identify/`` keeps answering lookups but its
@@ -764,6 +768,8 @@ def contacts_import(
         clusters, touched = _import_write(
             graph=graph, plan=plan, label=label, batch_size=chunk_size
         )
+        if plan.contacts or plan.links:
+            tables_analyze(models=[Contact, IdentityLink])
         seeds = sorted(touched)
         relinked = []
         for start in range(0, len(seeds), chunk_size):

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
+from contacts.database import operator_session
 from contacts.import_files import FORMATS, format_of, read_rows
 from contacts.services import contacts_import
 
@@ -38,7 +39,8 @@ class Command(BaseCommand):
         # walk them again and again (a third of the run time on a million rows).
         gc.disable()
         try:
-            self._import(options)
+            with operator_session():
+                self._import(options)
         finally:
             gc.enable()
 

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from contacts.database import operator_session
 from contacts.models import Contact
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 from contacts.services import GraphCheck, Relink, graph_check, relinks_repair, scope_check
@@ -45,6 +46,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
 
     def handle(self, *args: object, **options: object) -> None:
+        with operator_session():
+            self._reconcile(options)
+
+    def _reconcile(self, options: dict) -> None:
         started = time.monotonic()
         check = self._check(options)
         for relink in check.relinks:

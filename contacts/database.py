@@ -1,0 +1,169 @@
+"""What the service asks of its database session beyond the ORM (PostgreSQL; no-ops on SQLite).
+
+Request connections keep one generic plan per prepared statement (settings: ``plan_cache_mode``):
+``/identify/``'s few statements are then planned once per connection instead of on every request.
+
+- The planner's statistics of the contacts table follow it while it is small, so that those plans
+  are made again as the table grows (``statistics_follow_growth``).
+- Work on batches of values (corrections, reconciliation) is planned for its values
+  (``plans_for_values``).
+- Operator work (``migrate``, ``import_contacts``, ``reconcile``) runs with its own statement
+  timeout instead of a request's (``operator_session``).
+- A bulk load gathers the planner's statistics itself (``tables_analyze``).
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
+
+from contacts.models import Contact
+
+# PostgreSQL's own choice between a generic plan and plans for each execution's values. A generic
+# plan of a statement with a list of thousands of values (``IN (%s, …)``) cannot hash the list and
+# compares every row with each value: a reconciliation batch took 20 s instead of 0.3 s.
+_PLAN_FOR_VALUES = "auto"
+
+
+# Up to this size of the contacts table, its statistics are gathered whenever it has doubled since
+# they last were: a plan made from the statistics of a few pages reads the table whole. From about
+# half this size on, plans made from statistics are index look-ups, which stay the cheapest however
+# large the table grows (contacts/tests/test_plan_caching.py checks the plans made at this size).
+FOLLOWED_TABLE_BYTES = 256 * 1024
+# How long a connection opened while the table is smaller is kept: each new connection checks the
+# table's growth, so while it is small, connections are replaced often enough to notice a doubling.
+SMALL_TABLE_CONNECTION_SECONDS = 5
+
+
+def is_postgresql(connection: BaseDatabaseWrapper) -> bool:
+    return connection.vendor == "postgresql"
+
+
+def plans_for_values(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Plan the rest of the current transaction's statements for their values (``SET LOCAL``).
+
+    For a writer whose statements are built from a batch (the clusters of a correction or of a
+    reconciliation batch: lists of up to thousands of ids, emails and phone numbers), rather than
+    ``/identify/``'s few fixed statements. One statement; call it first in the transaction.
+    """
+    connection = connections[using]
+    if not is_postgresql(connection):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('plan_cache_mode', %s, true)", [_PLAN_FOR_VALUES])
+
+
+@contextmanager
+def operator_session(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Run an operator's command with ``OPERATOR_STATEMENT_TIMEOUT_MS`` as its statement and
+    idle-in-transaction timeouts, instead of a request's bounds, and its statements planned for
+    their values.
+
+    A request's bounds would cancel a million-row ``COPY``, a data migration, or the streamed read
+    of the whole table, and end an import's transaction while it plans in Python. Set on the
+    session, so that it also covers statements outside a transaction, and on any connection opened
+    while the command runs; restored to the connection's request settings afterwards. The lock
+    timeout stays: a command waiting for a lock the API holds gives up as a request would.
+    """
+    connection = connections[using]
+    if not is_postgresql(connection):
+        yield
+        return
+    connection.operator_session = True
+    if connection.connection is not None:
+        _set_operator_settings(connection)
+    try:
+        yield
+    finally:
+        connection.operator_session = False
+        if connection.connection is not None and connection.is_usable():
+            _reset_operator_settings(connection)
+
+
+def _operator_settings() -> dict[str, str]:
+    timeout = str(settings.OPERATOR_STATEMENT_TIMEOUT_MS)
+    return {
+        "statement_timeout": timeout,
+        "idle_in_transaction_session_timeout": timeout,
+        "plan_cache_mode": _PLAN_FOR_VALUES,
+    }
+
+
+def _set_operator_settings(connection: BaseDatabaseWrapper) -> None:
+    names, values = zip(*_operator_settings().items(), strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(name, value, false) FROM unnest(%s::text[], %s::text[]) AS "
+            "setting(name, value)",
+            [list(names), list(values)],
+        )
+
+
+def _reset_operator_settings(connection: BaseDatabaseWrapper) -> None:
+    """Back to the values the connection started with: the request settings of its options."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name = ANY(%s)",
+            [list(_operator_settings())],
+        )
+
+
+def tables_analyze(*, models: list[type[Model]], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Gather the planner's statistics of these tables now, in the caller's transaction.
+
+    For a writer that has just loaded many rows: what follows it is planned from what the tables
+    hold, not from what autovacuum saw a minute or more ago. ``ANALYZE`` reads a sample of 30,000
+    rows at the default statistics target, so it takes about as long on any size.
+    """
+    connection = connections[using]
+    if not is_postgresql(connection):
+        return
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
+
+
+def statistics_follow_growth(*, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+    """A ``connection_created`` receiver: keep the planner's statistics of the contacts table in
+    step with its size, so that the plans connections keep are made for the table as it is.
+
+    psycopg prepares a statement the fifth time a connection runs it, and PostgreSQL keeps one
+    generic plan for it (``plan_cache_mode=force_generic_plan``) until a schema change or an
+    ``ANALYZE`` of a table it reads. A plan made on an empty table, or from statistics of a few
+    pages, reads the table (or a live partial index) whole; a new deployment kept such plans while
+    its table grew, until autovacuum's first ``ANALYZE`` a minute or more later. Here a new
+    connection runs ``ANALYZE`` when the table has no statistics, or is smaller than
+    ``FOLLOWED_TABLE_BYTES`` and has doubled since its statistics (``relpages``) were gathered;
+    every connection then plans its statements again. While the table is that small, connections
+    are replaced within ``SMALL_TABLE_CONNECTION_SECONDS``, so that the next one checks again.
+    One catalogue look-up per new connection; ``SKIP_LOCKED``, so that it never waits for
+    autovacuum.
+    """
+    if getattr(connection, "operator_session", False):
+        _set_operator_settings(connection)
+    if not is_postgresql(connection):
+        return
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT pg_relation_size(oid), relpages * current_setting('block_size')::bigint,
+                   EXISTS (SELECT FROM pg_stats WHERE tablename = relname)
+            FROM pg_class WHERE oid = to_regclass(%s)
+            """,
+            [connection.ops.quote_name(table)],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return
+        table_bytes, analyzed_bytes, analyzed = row
+        small = table_bytes < FOLLOWED_TABLE_BYTES
+        if table_bytes and (not analyzed or (small and table_bytes >= 2 * analyzed_bytes)):
+            cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(table)}")
+    if small:
+        replace_at = time.monotonic() + SMALL_TABLE_CONNECTION_SECONDS
+        connection.close_at = min(replace_at, connection.close_at or replace_at)
