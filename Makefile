@@ -12,8 +12,11 @@ BENCH_ARGS ?=
 # make bench-reconcile: contacts to generate, and the PostgreSQL database it creates and drops.
 BENCH_CONTACTS ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
+# make bench-smoke: the PostgreSQL server its databases are created on.
+BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run test lint format install install-dev requirements migrate bench bench-reconcile clean
+.PHONY: run test lint format install install-dev requirements migrate bench bench-reconcile \
+	bench-smoke wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,10 +46,13 @@ run: migrate
 test: install-dev .env
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Load benchmark of /identify/ on PostgreSQL with gunicorn and wrk (bench/RESULTS.md); ~5 minutes.
-bench: install .env
+wrk:
 	command -v wrk >/dev/null || { $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && \
-		$$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq wrk; }
+		DEBIAN_FRONTEND=noninteractive $$([ "$$(id -u)" = 0 ] || echo sudo) \
+		apt-get install -y -qq wrk </dev/null; }
+
+# Load benchmark of /identify/ on PostgreSQL with gunicorn and wrk (bench/RESULTS.md); ~5 minutes.
+bench: install .env wrk
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
@@ -57,6 +63,15 @@ lint: install-dev
 
 bench-reconcile: install
 	$(BIN)/python bench/reconcile.py --contacts $(BENCH_CONTACTS) --database-url $(BENCH_DATABASE_URL)
+
+# Both benchmarks in seconds, with the default settings, on databases of their own: CI runs this
+# so that a change that breaks either benchmark fails.
+bench-smoke: install .env wrk
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python -m bench.run --database $(BENCH_SMOKE_SERVER)/bitespeed_bench_smoke \
+		--clusters 2000 --warmup 1 --empty-duration 3 --duration 3 --size-duration 1 --replay 200
+	$(BIN)/python bench/reconcile.py --contacts 20000 \
+		--database-url $(BENCH_SMOKE_SERVER)/bench_reconcile_smoke
 
 format: install-dev
 	$(BIN)/ruff format .

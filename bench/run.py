@@ -535,6 +535,8 @@ def main() -> None:
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     if any(problems.values()):
         raise SystemExit("the data broke an invariant under load")
+    if failed := [phase.name for phase in phases if phase.errors]:
+        raise SystemExit(f"requests failed in {', '.join(failed)}: see {SERVER_LOG.parent}")
 
 
 if __name__ == "__main__":

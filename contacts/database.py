@@ -30,10 +30,10 @@ _PLAN_FOR_VALUES = "auto"
 
 
 # Up to this size of the contacts table, its statistics are gathered whenever it has doubled since
-# they last were: a plan made from the statistics of a few pages reads the table whole. From about
-# half this size on, plans made from statistics are index look-ups, which stay the cheapest however
-# large the table grows (contacts/tests/test_plan_caching.py checks the plans made at this size).
-FOLLOWED_TABLE_BYTES = 256 * 1024
+# they last were: a plan made from the statistics of a few pages reads the table whole. From half
+# this size on, plans made from statistics are index look-ups, which stay the cheapest however
+# large the table grows (contacts/tests/test_plan_caching.py checks the plans made at that size).
+FOLLOWED_TABLE_BYTES = 512 * 1024
 # How long a connection opened while the table is smaller is kept: each new connection checks the
 # table's growth, so while it is small, connections are replaced often enough to notice a doubling.
 SMALL_TABLE_CONNECTION_SECONDS = 5

@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
 from contacts.services import contact_identify
 from contacts.tests.graph_model import assert_invariants
+from contacts.tests.test_plan_caching import analyze_count
 from contacts.tests.test_property import reset_tables
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +269,25 @@ def test_contacts_imported_into_a_stored_cluster_are_recorded_as_added_to_it(tmp
         primary,
     )
     assert event.details == {"import": "later.csv", "contacts": [new1.id, new2.id]}
+
+
+@pytest.mark.postgres
+def test_an_import_gathers_the_statistics_of_what_it_loaded(tmp_path):
+    """What follows the import (its own reconciliation of stored clusters, then the API) is
+    planned from what the tables hold, not from the empty table autovacuum last saw."""
+    path = write_csv(tmp_path / "orders.csv", random_orders(seed=3))
+    before = analyze_count()
+
+    import_file(path, "--write")
+
+    assert analyze_count() == before + 1
+
+
+@pytest.mark.postgres
+def test_a_dry_run_gathers_no_statistics(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", random_orders(seed=3))
+    before = analyze_count()
+
+    import_file(path)
+
+    assert analyze_count() == before
