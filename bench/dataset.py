@@ -9,6 +9,7 @@ database, and the in-process replay that counts statements draws from the very s
 import enum
 import json
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -151,9 +152,14 @@ def request_mix(*, clusters: int, tag: int, rng: random.Random) -> Iterator[Requ
         yield Request(kind=kind, body=body)
 
 
+# Requests of the growing mix aim only at identities created this many requests earlier or more,
+# so that the request that creates one has been answered (wrk keeps at most 32 in flight).
+GROWING_MIX_LAG = 64
+
+
 def growing_mix(*, tag: int, rng: random.Random) -> Iterator[Request]:
     """The shares of ``MIX`` on a database that starts empty: every request but a new identity
-    aims at identities that earlier requests of the same stream created, so the mix fills the
+    aims at an identity an earlier request of the same stream created, so the mix fills the
     database itself. Emails and phones are ``g<tag>.<n>@bench.example`` / ``+18<tag><n>``.
 
     A bridge joins two identities that no earlier bridge joined, as bridges between the seeded
@@ -161,18 +167,21 @@ def growing_mix(*, tag: int, rng: random.Random) -> Iterator[Request]:
     """
     kinds = [kind for kind, _ in MIX]
     weights = [share for _, share in MIX]
+    created: deque[tuple[int, tuple[str, str]]] = deque()
     identities: list[tuple[str, str]] = []
     unbridged: list[tuple[str, str]] = []
     counter = 0
     while True:
         counter += 1
+        while created and created[0][0] <= counter - GROWING_MIX_LAG:
+            identities.append(created.popleft()[1])
+            unbridged.append(identities[-1])
         new_email = f"g{tag}.{counter}@{NEW_DOMAIN}"
         new_phone = f"+18{tag:02d}{counter:09d}"
         kind = rng.choices(kinds, weights)[0] if len(unbridged) > 1 else Kind.NEW
         if kind is Kind.NEW:
             body = {"email": new_email, "phoneNumber": new_phone}
-            identities.append((new_email, new_phone))
-            unbridged.append((new_email, new_phone))
+            created.append((counter, (new_email, new_phone)))
         elif kind is Kind.LOOKUP:
             email, phone = rng.choice(identities)
             body = lookup_body(email=email, phone=phone, rng=rng)

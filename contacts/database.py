@@ -12,16 +12,19 @@ Request connections keep one generic plan per prepared statement (settings: ``pl
 - A bulk load gathers the planner's statistics itself (``tables_analyze``).
 """
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 from contacts.models import Contact
+
+logger = logging.getLogger(__name__)
 
 # PostgreSQL's own choice between a generic plan and plans for each execution's values. A generic
 # plan of a statement with a list of thousands of values (``IN (%s, …)``) cannot hash the list and
@@ -141,7 +144,8 @@ def statistics_follow_growth(*, connection: BaseDatabaseWrapper, **kwargs: objec
     every connection then plans its statements again. While the table is that small, connections
     are replaced within ``SMALL_TABLE_CONNECTION_SECONDS``, so that the next one checks again.
     One catalogue look-up per new connection; ``SKIP_LOCKED``, so that it never waits for
-    autovacuum.
+    autovacuum. An ``ANALYZE`` that fails (a timeout, a standby) is logged and the connection
+    serves as it is: statistics make plans better, never a request fail.
     """
     if getattr(connection, "operator_session", False):
         _set_operator_settings(connection)
@@ -163,7 +167,10 @@ def statistics_follow_growth(*, connection: BaseDatabaseWrapper, **kwargs: objec
         table_bytes, analyzed_bytes, analyzed = row
         small = table_bytes < FOLLOWED_TABLE_BYTES
         if table_bytes and (not analyzed or (small and table_bytes >= 2 * analyzed_bytes)):
-            cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(table)}")
+            try:
+                cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(table)}")
+            except DatabaseError as error:
+                logger.warning("statistics of %s not gathered: %s", table, error)
     if small:
         replace_at = time.monotonic() + SMALL_TABLE_CONNECTION_SECONDS
         connection.close_at = min(replace_at, connection.close_at or replace_at)

@@ -238,6 +238,37 @@ def test_a_table_without_statistics_is_analyzed_whatever_its_size(without_statis
     assert analyze_count() == before + 1
 
 
+@pytest.fixture
+def slow_analyze_connection() -> Iterator[str]:
+    """A connection on which every ANALYZE outlasts the statement timeout: cost-based delay."""
+    default = connections["default"]
+    options = {
+        **default.settings_dict["OPTIONS"],
+        "options": "-c statement_timeout=200 -c vacuum_cost_delay=100 -c vacuum_cost_limit=1",
+    }
+    slow = type(default)({**default.settings_dict, "OPTIONS": options}, alias="slow_analyze")
+    connections["slow_analyze"] = slow
+    yield "slow_analyze"
+    slow.close()
+    del connections["slow_analyze"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_analyze_leaves_the_connection_serving(
+    without_statistics, slow_analyze_connection, caplog
+):
+    grow_contacts(to_bytes=FOLLOWED_TABLE_BYTES)
+    before = analyze_count()
+
+    with connections[slow_analyze_connection].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM contacts_contact")
+        (count,) = cursor.fetchone()
+
+    assert count > 0
+    assert analyze_count() == before
+    assert "statistics of contacts_contact not gathered" in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("table_bytes", "replaced_soon"), [(0, True), (2 * FOLLOWED_TABLE_BYTES, False)]
