@@ -152,15 +152,32 @@ def request_mix(*, clusters: int, tag: int, rng: random.Random) -> Iterator[Requ
         yield Request(kind=kind, body=body)
 
 
-# Requests of the growing mix aim only at identities created this many requests earlier or more,
-# so that the request that creates one has been answered (wrk keeps at most 32 in flight).
+# Requests of the growing mix aim only at identities created this many requests earlier in their
+# stream or more, so that the request that created one has been answered (wrk keeps at most 16 of
+# a thread's requests in flight).
 GROWING_MIX_LAG = 64
 
 
-def growing_mix(*, tag: int, rng: random.Random) -> Iterator[Request]:
-    """The shares of ``MIX`` on a database that starts empty: every request but a new identity
-    aims at an identity an earlier request of the same stream created, so the mix fills the
-    database itself. Emails and phones are ``g<tag>.<n>@bench.example`` / ``+18<tag><n>``.
+def growing_mix(*, tag: int, streams: int, rng: random.Random) -> Iterator[Request]:
+    """The shares of ``MIX`` on a database that starts empty, which the mix fills itself.
+
+    ``streams`` (at most 10) independent streams, interleaved line by line: wrk's thread ``t`` of
+    ``streams`` sends lines ``t``, ``t + streams``, … in order, and a request must not aim at an
+    identity that another thread, running ahead or behind, has not created yet.
+    """
+    generators = [
+        _growing_stream(tag=tag, stream=stream, rng=random.Random(rng.random()))
+        for stream in range(streams)
+    ]
+    while True:
+        for generator in generators:
+            yield next(generator)
+
+
+def _growing_stream(*, tag: int, stream: int, rng: random.Random) -> Iterator[Request]:
+    """Every request but a new identity aims at an identity an earlier request of the stream
+    created. Emails and phones are ``g<tag>.<stream>.<n>@bench.example`` /
+    ``+18<tag><stream><n>``.
 
     A bridge joins two identities that no earlier bridge joined, as bridges between the seeded
     mix's 50,000 clusters do: chains of merges would grow clusters the seeded phases never see.
@@ -176,8 +193,8 @@ def growing_mix(*, tag: int, rng: random.Random) -> Iterator[Request]:
         while created and created[0][0] <= counter - GROWING_MIX_LAG:
             identities.append(created.popleft()[1])
             unbridged.append(identities[-1])
-        new_email = f"g{tag}.{counter}@{NEW_DOMAIN}"
-        new_phone = f"+18{tag:02d}{counter:09d}"
+        new_email = f"g{tag}.{stream}.{counter}@{NEW_DOMAIN}"
+        new_phone = f"+18{tag:02d}{stream}{counter:08d}"
         kind = rng.choices(kinds, weights)[0] if len(unbridged) > 1 else Kind.NEW
         if kind is Kind.NEW:
             body = {"email": new_email, "phoneNumber": new_phone}

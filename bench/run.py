@@ -293,7 +293,7 @@ def empty_database_phase(args: argparse.Namespace, environment: dict[str, str]) 
     from bench.dataset import growing_mix
 
     concurrency = max(args.concurrency)
-    mix = growing_mix(tag=0, rng=random.Random(5))
+    mix = growing_mix(tag=0, streams=min(WRK_THREADS, concurrency), rng=random.Random(5))
     bodies = write_bodies("mix-empty", mix, args.max_rate * args.empty_duration)
     phase = Phase(EMPTY_PHASE, concurrency, args.empty_duration)
     set_autovacuum(url=args.database, enabled=False)
