@@ -99,12 +99,29 @@ def setup_django(environment: dict[str, str]) -> None:
 # --- Processes and CPU ----------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
+def stat_fields(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` from its third field (the state) on; empty once the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return []
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
+
+
+def reaped_cpu_seconds(pid: int) -> float:
+    """CPU of the children ``pid`` has waited for: the postmaster's exited backends."""
+    fields = stat_fields(pid)
+    return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS if fields else 0.0
+
+
+def postmaster_pid(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as connection:
+        (backend,) = connection.execute("SELECT pg_backend_pid()").fetchone()
+        return int(stat_fields(backend)[1])
 
 
 def process_tree(pid: int) -> list[int]:
@@ -127,11 +144,20 @@ def postgres_backends(url: str) -> list[int]:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds used by the app server's processes and the database's backends over a phase."""
+    """CPU seconds used by the app server's processes and the database's backends over a phase.
+
+    A backend that exits during the phase (a connection replaced) is no longer in ``/proc``: the
+    postmaster reaps it and adds its CPU to its children's total, whose growth is counted, less
+    what those backends had used before the phase.
+    """
 
     server_pid: int
     database: str
     start: dict[str, dict[int, float]] = field(default_factory=dict)
+    reaped_at_start: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.postmaster = postmaster_pid(self.database)
 
     def sample(self) -> dict[str, dict[int, float]]:
         return {
@@ -141,14 +167,22 @@ class CpuMeter:
 
     def reset(self) -> None:
         self.start = self.sample()
+        self.reaped_at_start = reaped_cpu_seconds(self.postmaster)
 
     def used(self) -> dict[str, float]:
         """CPU seconds per group since ``reset``; processes that started since count from zero."""
         end = self.sample()
-        return {
+        used = {
             group: sum(seconds - self.start[group].get(pid, 0.0) for pid, seconds in pids.items())
             for group, pids in end.items()
         }
+        exited = [pid for pid in self.start["postgres"] if pid not in end["postgres"]]
+        used["postgres"] += (
+            reaped_cpu_seconds(self.postmaster)
+            - self.reaped_at_start
+            - sum(self.start["postgres"][pid] for pid in exited)
+        )
+        return used
 
 
 def start_server(
