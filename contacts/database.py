@@ -32,12 +32,13 @@ logger = logging.getLogger(__name__)
 _PLAN_FOR_VALUES = "auto"
 
 
-# Up to this size of the contacts table, its statistics are gathered whenever it has doubled since
-# they last were: a plan made from the statistics of a few pages reads the table whole. From half
-# this size on, plans made from statistics are index look-ups, which stay the cheapest however
-# large the table grows (contacts/tests/test_plan_caching.py checks the plans made at that size).
-FOLLOWED_TABLE_BYTES = 512 * 1024
-# How long a connection opened while the table is smaller is kept: each new connection checks the
+# Up to this many contacts, as the last ANALYZE or VACUUM counted them, the contacts table's
+# statistics are gathered whenever it has doubled in size since: a plan made from the statistics of
+# a few pages reads the table whole. Plans made from the statistics of half as many contacts are
+# index look-ups, which stay the cheapest however large the table grows
+# (contacts/tests/test_plan_caching.py checks them).
+FOLLOWED_CONTACTS = 5_000
+# How long a connection opened while the table holds fewer is kept: each new connection checks the
 # table's growth, so while it is small, connections are replaced often enough to notice a doubling.
 SMALL_TABLE_CONNECTION_SECONDS = 5
 
@@ -139,38 +140,41 @@ def statistics_follow_growth(*, connection: BaseDatabaseWrapper, **kwargs: objec
     ``ANALYZE`` of a table it reads. A plan made on an empty table, or from statistics of a few
     pages, reads the table (or a live partial index) whole; a new deployment kept such plans while
     its table grew, until autovacuum's first ``ANALYZE`` a minute or more later. Here a new
-    connection runs ``ANALYZE`` when the table has no statistics, or is smaller than
-    ``FOLLOWED_TABLE_BYTES`` and has doubled since its statistics (``relpages``) were gathered;
-    every connection then plans its statements again. While the table is that small, connections
-    are replaced within ``SMALL_TABLE_CONNECTION_SECONDS``, so that the next one checks again.
-    One catalogue look-up per new connection; ``SKIP_LOCKED``, so that it never waits for
-    autovacuum. An ``ANALYZE`` that fails (a timeout, a standby) is logged and the connection
-    serves as it is: statistics make plans better, never a request fail.
+    connection runs ``ANALYZE`` when the table has no statistics, or when they counted fewer than
+    ``FOLLOWED_CONTACTS`` and the table has doubled in size since (``relpages``); every connection
+    then plans its statements again. While the statistics count fewer, connections are replaced
+    within ``SMALL_TABLE_CONNECTION_SECONDS``, so that the next one checks again. One catalogue
+    look-up per new connection; ``SKIP_LOCKED``, so that it never waits for autovacuum. An
+    ``ANALYZE`` that fails (a timeout, a standby) is logged and the connection serves as it is:
+    statistics make plans better, never a request fail.
     """
     if getattr(connection, "operator_session", False):
         _set_operator_settings(connection)
     if not is_postgresql(connection):
         return
-    table = Contact._meta.db_table
+    table = connection.ops.quote_name(Contact._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT pg_relation_size(oid), relpages * current_setting('block_size')::bigint,
-                   EXISTS (SELECT FROM pg_stats WHERE tablename = relname)
+                   reltuples, EXISTS (SELECT FROM pg_stats WHERE tablename = relname)
             FROM pg_class WHERE oid = to_regclass(%s)
             """,
-            [connection.ops.quote_name(table)],
+            [table],
         )
         row = cursor.fetchone()
         if row is None:
             return
-        table_bytes, analyzed_bytes, analyzed = row
-        small = table_bytes < FOLLOWED_TABLE_BYTES
-        if table_bytes and (not analyzed or (small and table_bytes >= 2 * analyzed_bytes)):
+        table_bytes, counted_bytes, counted, analyzed = row
+        followed = counted < FOLLOWED_CONTACTS
+        if table_bytes and (not analyzed or (followed and table_bytes >= 2 * counted_bytes)):
             try:
-                cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(table)}")
+                cursor.execute(f"ANALYZE (SKIP_LOCKED) {table}")
             except DatabaseError as error:
                 logger.warning("statistics of %s not gathered: %s", table, error)
-    if small:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
+            (counted,) = cursor.fetchone()
+            followed = counted < FOLLOWED_CONTACTS
+    if followed:
         replace_at = time.monotonic() + SMALL_TABLE_CONNECTION_SECONDS
         connection.close_at = min(replace_at, connection.close_at or replace_at)

@@ -63,6 +63,8 @@ class Answer:
     status: int | str
     seconds: float
     payload: dict | None
+    started: float = 0.0
+    """``time.monotonic()`` when the request was sent."""
 
 
 def free_port() -> int:
@@ -187,7 +189,7 @@ def send_all(server: Server, bodies: list[dict], storm_over: threading.Event) ->
             payload = json.loads(raw)
         except (OSError, HTTPException) as error:
             status, payload = f"dropped: {type(error).__name__}", None
-        answers.append(Answer(body, status, time.monotonic() - started, payload))
+        answers.append(Answer(body, status, time.monotonic() - started, payload, started))
     return answers
 
 
@@ -214,6 +216,7 @@ def inject_faults(
     """Kill a worker, hold a lock past the lock timeout, cut the connections; then end the storm."""
     time.sleep(0.5)
     victim = server.worker_pids()[0]
+    log["killed_at"] = time.monotonic()
     os.kill(victim, signal.SIGKILL)
     log["killed_worker"] = victim
     time.sleep(0.5)
@@ -260,7 +263,14 @@ def test_faults_lose_nothing_and_never_hang(server):
         f"slowest {slowest:.2f}s, faults {fault_log}"
     )
     dropped = [answer for answer in answers if isinstance(answer.status, str)]
-    assert len(dropped) <= THREADS, "only requests the killed worker was serving may be dropped"
+    # Only requests the killed worker had accepted may be dropped: each was in flight at the kill.
+    # A threaded worker accepts connections beyond its threads and queues them, so there may be
+    # one per storm thread.
+    killed_at = fault_log["killed_at"]
+    assert all(
+        answer.started <= killed_at <= answer.started + answer.seconds for answer in dropped
+    ), dropped
+    assert len(dropped) <= STORM_THREADS
     assert set(statuses) - {answer.status for answer in dropped} <= {200, 400, 503}
     assert all(answer.payload is not None for answer in answers if answer not in dropped)
     assert statuses[503] > 0, "the held lock should have timed out some requests"
