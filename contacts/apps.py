@@ -7,8 +7,8 @@ class ContactsConfig(AppConfig):
     verbose_name = "Identity reconciliation"
 
     def ready(self) -> None:
-        from contacts.database import statistics_follow_growth
+        from contacts.database import operator_timeouts_on_connect
 
         connection_created.connect(
-            statistics_follow_growth, dispatch_uid="contacts.statistics_follow_growth"
+            operator_timeouts_on_connect, dispatch_uid="contacts.operator_timeouts"
         )

@@ -4,7 +4,7 @@ Request connections keep one generic plan per prepared statement (settings: ``pl
 ``/identify/``'s few statements are then planned once per connection instead of on every request.
 
 - The planner's statistics of the contacts table follow it while it is small, so that those plans
-  are made again as the table grows (``statistics_follow_growth``).
+  are made again as ``/identify/`` grows it (``statistics_follow_growth``).
 - Work on batches of values (corrections, reconciliation) is planned for its values
   (``plans_for_values``).
 - Operator work (``migrate``, ``import_contacts``, ``reconcile``) runs with its own statement
@@ -13,12 +13,13 @@ Request connections keep one generic plan per prepared statement (settings: ``pl
 """
 
 import logging
-import time
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
@@ -33,14 +34,32 @@ _PLAN_FOR_VALUES = "auto"
 
 
 # Up to this many contacts, as the last ANALYZE or VACUUM counted them, the contacts table's
-# statistics are gathered whenever it has doubled in size since: a plan made from the statistics of
-# a few pages reads the table whole. Plans made from the statistics of half as many contacts are
-# index look-ups, which stay the cheapest however large the table grows
+# statistics are gathered whenever a write finds it has doubled in size since: a plan made from the
+# statistics of a few pages reads the table whole. Plans made from the statistics of half as many
+# contacts are index look-ups, which stay the cheapest however large the table grows
 # (contacts/tests/test_plan_caching.py checks them).
 FOLLOWED_CONTACTS = 5_000
-# How long a connection opened while the table holds fewer is kept: each new connection checks the
-# table's growth, so while it is small, connections are replaced often enough to notice a doubling.
-SMALL_TABLE_CONNECTION_SECONDS = 5
+
+_CONTACTS_TABLE = Contact._meta.db_table
+# What /identify/'s write statement reports of the contacts table, so that following its growth
+# costs no statement of its own: its size now, its size and its rows when last counted.
+TABLE_GROWTH_COLUMNS = f"""
+    pg_relation_size('{_CONTACTS_TABLE}'::regclass),
+    (SELECT relpages * current_setting('block_size')::bigint FROM pg_class
+     WHERE oid = '{_CONTACTS_TABLE}'::regclass),
+    (SELECT reltuples FROM pg_class WHERE oid = '{_CONTACTS_TABLE}'::regclass)
+"""
+# One ANALYZE at a time per process: writers that see the same doubling do not queue one each.
+_ANALYZING = threading.Lock()
+
+
+class TableGrowth(NamedTuple):
+    """The contacts table's size in bytes, and its size and rows when statistics last counted
+    them (``relpages``, ``reltuples``: -1 before any ANALYZE or VACUUM)."""
+
+    table_bytes: int
+    counted_bytes: int
+    counted: float
 
 
 def is_postgresql(connection: BaseDatabaseWrapper) -> bool:
@@ -131,50 +150,38 @@ def tables_analyze(*, models: list[type[Model]], using: str = DEFAULT_DB_ALIAS) 
         cursor.execute(f"ANALYZE {tables}")
 
 
-def statistics_follow_growth(*, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
-    """A ``connection_created`` receiver: keep the planner's statistics of the contacts table in
-    step with its size, so that the plans connections keep are made for the table as it is.
+def statistics_follow_growth(growth: TableGrowth) -> None:
+    """After a write that added a contact: once it commits, ``ANALYZE`` the contacts table if its
+    statistics counted fewer than ``FOLLOWED_CONTACTS`` and it has doubled in size since.
 
     psycopg prepares a statement the fifth time a connection runs it, and PostgreSQL keeps one
     generic plan for it (``plan_cache_mode=force_generic_plan``) until a schema change or an
     ``ANALYZE`` of a table it reads. A plan made on an empty table, or from statistics of a few
     pages, reads the table (or a live partial index) whole; a new deployment kept such plans while
-    its table grew, until autovacuum's first ``ANALYZE`` a minute or more later. Here a new
-    connection runs ``ANALYZE`` when the table has no statistics, or when they counted fewer than
-    ``FOLLOWED_CONTACTS`` and the table has doubled in size since (``relpages``); every connection
-    then plans its statements again. While the statistics count fewer, connections are replaced
-    within ``SMALL_TABLE_CONNECTION_SECONDS``, so that the next one checks again. One catalogue
-    look-up per new connection; ``SKIP_LOCKED``, so that it never waits for autovacuum. An
-    ``ANALYZE`` that fails (a timeout, a standby) is logged and the connection serves as it is:
-    statistics make plans better, never a request fail.
+    its table grew, until autovacuum's first ``ANALYZE`` a minute or more later. An ``ANALYZE``
+    makes every connection plan its statements again. About a dozen in a deployment's life;
+    ``SKIP_LOCKED``, so that it never waits for autovacuum. One that fails (a timeout, a standby)
+    is logged: statistics make plans better, never a request fail.
     """
+    if growth.counted >= FOLLOWED_CONTACTS or growth.table_bytes < 2 * growth.counted_bytes:
+        return
+    transaction.on_commit(_contacts_analyze)
+
+
+def _contacts_analyze() -> None:
+    if not _ANALYZING.acquire(blocking=False):
+        return
+    try:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(f"ANALYZE (SKIP_LOCKED) {_CONTACTS_TABLE}")
+    except DatabaseError as error:
+        logger.warning("statistics of %s not gathered: %s", _CONTACTS_TABLE, error)
+    finally:
+        _ANALYZING.release()
+
+
+def operator_timeouts_on_connect(*, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+    """A ``connection_created`` receiver: a connection opened during an operator's command (after a
+    lost connection) gets the command's settings, not only its startup options' request bounds."""
     if getattr(connection, "operator_session", False):
         _set_operator_settings(connection)
-    if not is_postgresql(connection):
-        return
-    table = connection.ops.quote_name(Contact._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT pg_relation_size(oid), relpages * current_setting('block_size')::bigint,
-                   reltuples, EXISTS (SELECT FROM pg_stats WHERE tablename = relname)
-            FROM pg_class WHERE oid = to_regclass(%s)
-            """,
-            [table],
-        )
-        row = cursor.fetchone()
-        if row is None:
-            return
-        table_bytes, counted_bytes, counted, analyzed = row
-        followed = counted < FOLLOWED_CONTACTS
-        if table_bytes and (not analyzed or (followed and table_bytes >= 2 * counted_bytes)):
-            try:
-                cursor.execute(f"ANALYZE (SKIP_LOCKED) {table}")
-            except DatabaseError as error:
-                logger.warning("statistics of %s not gathered: %s", table, error)
-            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [table])
-            (counted,) = cursor.fetchone()
-            followed = counted < FOLLOWED_CONTACTS
-    if followed:
-        replace_at = time.monotonic() + SMALL_TABLE_CONNECTION_SECONDS
-        connection.close_at = min(replace_at, connection.close_at or replace_at)

@@ -20,7 +20,13 @@ from django.db.models import Max, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from contacts.database import plans_for_values, tables_analyze
+from contacts.database import (
+    TABLE_GROWTH_COLUMNS,
+    TableGrowth,
+    plans_for_values,
+    statistics_follow_growth,
+    tables_analyze,
+)
 from contacts.graph import NO_LINK, ContactGraph, identifier_nodes
 from contacts.locking import (
     MAX_LOCK_ROUNDS,
@@ -207,7 +213,8 @@ _APPLY_IF_UNCHANGED_SQL = f"""
                jsonb_build_object('request', %(request)s::jsonb)
         FROM created
     )
-    SELECT unchanged.yes, created.id, created.created_at FROM unchanged LEFT JOIN created ON TRUE
+    SELECT unchanged.yes, created.id, created.created_at, {TABLE_GROWTH_COLUMNS}
+    FROM unchanged LEFT JOIN created ON TRUE
 """
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -257,9 +264,11 @@ def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | Non
     with connection.cursor() as cursor:
         load_datetimes_in_c(cursor)
         cursor.execute(_APPLY_IF_UNCHANGED_SQL, params)
-        unchanged, new_id, created_at = cursor.fetchone()
+        unchanged, new_id, created_at, *growth = cursor.fetchone()
     if not unchanged:
         return None
+    if new_id is not None:
+        statistics_follow_growth(TableGrowth(*growth))
     return _answer(plan=plan, new_id=new_id, created_at=created_at)
 
 
