@@ -42,3 +42,9 @@ errorlog = "-"
 
 # Several gunicorn instances may share a machine and user; none needs the control socket.
 control_socket_disable = True
+
+
+def post_worker_init(worker) -> None:
+    """Say when a worker has loaded the application and starts accepting connections: until
+    then, the workers already up take every new connection (bench/run.py waits for all of them)."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)

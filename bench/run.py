@@ -13,7 +13,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -202,13 +201,11 @@ def start_server(
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"gunicorn exited with {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", args.port), timeout=1).close()
+        if log_path.read_text().count("Worker ready") >= args.workers:
             return server
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.1)
     stop_server(server)
-    raise SystemExit("gunicorn did not start listening within 30 s")
+    raise SystemExit("gunicorn's workers were not all ready within 30 s")
 
 
 def stop_server(server: subprocess.Popen) -> None:
