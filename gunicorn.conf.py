@@ -9,9 +9,9 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# Threaded workers, one process per core: keep-alive connections and threads that overlap their
-# waits on PostgreSQL. Measured on 2 cores (bench/RESULTS.md, mix at c=32): gthread 2 x 8
-# 813-1,049 req/s over several runs, as good as any other layout but one process (591-602).
+# Threaded workers, one process per core: keep-alive connections, threads that overlap their
+# waits on PostgreSQL, and a slow client holds a thread rather than a process. Layouts measured on
+# 2 cores: README "Choosing the number of workers" and bench/RESULTS.md.
 # WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
 # request per process.
 # Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).

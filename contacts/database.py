@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 # PostgreSQL's own choice between a generic plan and plans for each execution's values. A generic
 # plan of a statement with a list of thousands of values (``IN (%s, …)``) cannot hash the list and
-# compares every row with each value: a reconciliation batch took 20 s instead of 0.3 s.
+# compares every row with each value: a reconciliation batch many times slower (bench/RESULTS.md).
 _PLAN_FOR_VALUES = "auto"
 
 
