@@ -357,7 +357,7 @@ def replay(*, requests, count: int) -> dict[str, dict[str, float]]:
     from psycopg import pq
 
     from contacts.serializers import IdentifyRequestSerializer
-    from contacts.services import contact_identify
+    from contacts.services.identify import contact_identify
 
     statements = 0
 

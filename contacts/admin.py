@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from contacts.forms import ContactIdentifiersForm
 from contacts.models import LIVE, Cluster, ClusterEvent, Contact, EventKind, IdentityLink
-from contacts.selectors import (
+from contacts.selectors.admin_pages import (
     cluster_detail,
     cluster_ids_matching,
     clusters_with_summary,
@@ -32,7 +32,7 @@ from contacts.selectors import (
     restore_preview,
     soft_delete_preview,
 )
-from contacts.services import (
+from contacts.services.corrections import (
     CorrectionError,
     ReconcileResult,
     clusters_reconcile,

@@ -1,8 +1,9 @@
 """The rules of ``POST /identify/`` (SPEC §4) as a pure function over the rows of matched clusters.
 
-``plan_identify`` decides what a request must write; ``contacts.services`` takes the locks, applies
-the plan and builds the answer. Keeping the decision free of the ORM lets the service re-plan
-cheaply after it has locked (see docs/concurrency.md) and lets tests check the rules directly.
+``plan_identify`` decides what a request must write; ``contacts.services.identify`` takes the
+locks, applies the plan and builds the answer. Keeping the decision free of the ORM lets the
+service re-plan cheaply after it has locked (see docs/concurrency.md) and lets tests check the rules
+directly.
 """
 
 import enum
@@ -11,7 +12,7 @@ from datetime import datetime
 
 from contacts.graph import NO_LINK, ContactGraph, elect_primaries
 from contacts.models import EventKind
-from contacts.selectors import ContactRow
+from contacts.rows import ContactRow
 
 
 class Outcome(enum.StrEnum):

@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework import serializers
 
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
-from contacts.services import Identity
+from contacts.services.identify import Identity
 
 
 class IdentifierField(serializers.Field):

@@ -13,7 +13,7 @@ from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
 from contacts.schema import identify_schema, liveness_schema, readiness_schema
 from contacts.serializers import IdentifyRequestSerializer, identity_payload
-from contacts.services import contact_identify
+from contacts.services.identify import contact_identify
 
 
 class IdentifyView(APIView):

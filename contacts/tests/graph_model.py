@@ -4,7 +4,7 @@ from collections import defaultdict
 
 from contacts.graph import elect_primaries, identifier_nodes
 from contacts.models import Contact, IdentityLink, LinkPrecedence
-from contacts.selectors import ContactRow
+from contacts.rows import ContactRow
 
 
 def live_rows() -> list[ContactRow]:

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contacts.models import Cluster, Contact, IdentityLink
-from contacts.services import contact_soft_delete
+from contacts.services.corrections import contact_soft_delete
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect, sync_playwright
 
-from contacts.services import contact_identify
+from contacts.services.identify import contact_identify
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [

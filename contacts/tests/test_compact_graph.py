@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contacts.graph import NO_LINK, CompactUnionFind, ContactGraph, UnionFind, elect_primaries
-from contacts.selectors import ContactRow
+from contacts.rows import ContactRow
 
 
 def random_rows(rng: random.Random, count: int) -> list[ContactRow]:

@@ -3,7 +3,7 @@
 import pytest
 
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
-from contacts.services import (
+from contacts.services.corrections import (
     CorrectionError,
     clusters_reconcile,
     contact_edit,

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
-from contacts.services import contact_identify
+from contacts.services.identify import contact_identify
 from contacts.tests.graph_model import assert_invariants
 from contacts.tests.test_plan_caching import analyze_count
 from contacts.tests.test_property import reset_tables

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 
 from contacts.database import operator_session
-from contacts.services import contact_identify
+from contacts.services.identify import contact_identify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

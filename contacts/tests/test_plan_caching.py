@@ -17,7 +17,7 @@ from psycopg import sql
 
 from contacts.database import FOLLOWED_CONTACTS
 from contacts.models import Contact
-from contacts.services import contact_identify
+from contacts.services.identify import contact_identify
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ import pytest
 
 from contacts.models import Contact, IdentityLink, LinkPrecedence, Source
 from contacts.rules import Outcome
-from contacts.services import _apply_if_unchanged, _plan
+from contacts.services.identify import _apply_if_unchanged, _plan
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from contacts.database import operator_session
 from contacts.import_files import FORMATS, format_of, read_rows
-from contacts.services import contacts_import
+from contacts.services.bulk import contacts_import
 
 
 class Command(BaseCommand):

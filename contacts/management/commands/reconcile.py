@@ -8,7 +8,8 @@ from tqdm import tqdm
 from contacts.database import operator_session
 from contacts.models import Contact
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
-from contacts.services import GraphCheck, Relink, graph_check, relinks_repair, scope_check
+from contacts.selectors.checks import GraphCheck, Relink, graph_check, scope_check
+from contacts.services.bulk import relinks_repair
 
 
 class Command(BaseCommand):

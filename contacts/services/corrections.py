@@ -1,0 +1,264 @@
+"""Corrections and reconciliation of clusters (SPEC §3, §7): the support staff's edits, soft
+deletes and restores, and the recomputation of clusters from stored rows. Each runs in one
+transaction that takes the same locks as ``/identify/`` (docs/concurrency.md).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from contacts.database import (
+    plans_for_values,
+)
+from contacts.locking import (
+    identifier_lock_key,
+    plan_under_locks,
+    run_with_retries,
+)
+from contacts.models import (
+    ClusterEvent,
+    Contact,
+    EventKind,
+    LinkPrecedence,
+    Source,
+)
+from contacts.rows import ContactRow, ContactState
+from contacts.rules import (
+    ClusterChange,
+    LinkChange,
+    describe_relinks,
+    plan_relinks,
+)
+from contacts.selectors.clusters import (
+    contact_states,
+    neighbourhood_rows,
+)
+
+
+class CorrectionError(ValueError):
+    """A correction that would break an invariant, such as a contact with no identifier left."""
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The new state of one contact; ``None`` fields keep what the contact has."""
+
+    kind: EventKind
+    email: str | None = None
+    phone_number: str | None = None
+    deleted: bool | None = None
+
+
+@dataclass(frozen=True)
+class ReconcilePlan:
+    """A correction and the relinks it causes, read and decided under the locks."""
+
+    target: ContactState | None
+    corrected: ContactState | None
+    rows: list[ContactRow]
+    elected: dict[int, int]
+    changes: list[LinkChange]
+    new_identifiers: list[tuple[str, str]]
+
+    @property
+    def locked_ids(self) -> set[int]:
+        roots = {row.root_id for row in self.rows}
+        return roots | ({self.target.id} if self.target else set())
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What a correction or a reconciliation changed."""
+
+    relinked_ids: list[int]
+    clusters: list[ClusterChange]
+    primary_ids: list[int]
+
+
+def contact_edit(
+    *,
+    contact_id: int,
+    email: str | None,
+    phone_number: str | None,
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
+) -> ReconcileResult:
+    """Change a contact's email and phone number (already normalized), then reconcile around it.
+
+    The edit may join clusters (the contact now shares an identifier with another cluster) or split
+    its own (it no longer carries the identifier that held its cluster together).
+    """
+    if email is None and phone_number is None:
+        raise CorrectionError("A contact needs an email or a phone number.")
+    correction = Correction(kind=EventKind.EDITED, email=email, phone_number=phone_number)
+    return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
+
+
+def contact_soft_delete(
+    *, contact_id: int, user: AbstractBaseUser | None = None, source: Source = Source.ADMIN
+) -> ReconcileResult:
+    """Soft-delete a contact; the clusters it held together split, each led by its oldest."""
+    correction = Correction(kind=EventKind.DELETED, deleted=True)
+    return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
+
+
+def contact_restore(
+    *, contact_id: int, user: AbstractBaseUser | None = None, source: Source = Source.ADMIN
+) -> ReconcileResult:
+    """Bring a soft-deleted contact back; it rejoins (and may merge) the clusters it links."""
+    correction = Correction(kind=EventKind.RESTORED, deleted=False)
+    return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
+
+
+def clusters_reconcile(
+    *,
+    contact_ids: Iterable[int],
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
+) -> ReconcileResult:
+    """Recompute the clusters of these contacts from stored rows; fix every link that differs."""
+    return _correct(contact_ids=list(contact_ids), correction=None, user=user, source=source)
+
+
+def _correct(
+    *,
+    contact_ids: list[int],
+    correction: Correction | None,
+    user: AbstractBaseUser | None,
+    source: Source,
+) -> ReconcileResult:
+    def attempt(_: int) -> ReconcileResult:
+        with transaction.atomic():
+            plans_for_values()
+            plan = plan_under_locks(
+                plan=lambda: _plan_correction(contact_ids=contact_ids, correction=correction),
+                locks_needed=lambda plan: (
+                    {identifier_lock_key(kind=kind, value=v) for kind, v in plan.new_identifiers},
+                    plan.locked_ids,
+                ),
+            )
+            return _apply_correction(plan=plan, correction=correction, user=user, source=source)
+
+    return run_with_retries(attempt, attempts=settings.IDENTIFY_MAX_ATTEMPTS)
+
+
+def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -> ReconcilePlan:
+    states = contact_states(contact_ids=contact_ids)
+    target = states[0] if correction else None
+    corrected = _corrected_state(target, correction) if target and correction else None
+    nodes = {node for state in states for node in state.nodes}
+    if corrected is not None:
+        nodes |= set(corrected.nodes)
+    rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
+    after = [row for row in rows if corrected is None or row.id != corrected.id]
+    if corrected is not None and corrected.deleted_at is None:
+        after.append(corrected.row)
+    elected, changes = plan_relinks(rows=after, links=links)
+    present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
+    new_identifiers = [
+        node for node in (corrected.nodes if corrected else []) if node not in present
+    ]
+    return ReconcilePlan(
+        target=target,
+        corrected=corrected,
+        rows=after,
+        elected=elected,
+        changes=changes,
+        new_identifiers=new_identifiers,
+    )
+
+
+def _corrected_state(state: ContactState, correction: Correction) -> ContactState:
+    if correction.kind is EventKind.EDITED:
+        return replace(state, email=correction.email, phone_number=correction.phone_number)
+    return replace(state, deleted_at=timezone.now() if correction.deleted else None)
+
+
+def _apply_correction(
+    *,
+    plan: ReconcilePlan,
+    correction: Correction | None,
+    user: AbstractBaseUser | None,
+    source: Source,
+) -> ReconcileResult:
+    events = []
+    target, corrected = plan.target, plan.corrected
+    if correction is not None and target and corrected and _differs(target, corrected):
+        Contact.objects.filter(id=target.id).update(
+            email=corrected.email,
+            phone_number=corrected.phone_number,
+            deleted_at=corrected.deleted_at,
+            updated_at=Now(),
+        )
+        events.append(
+            ClusterEvent(
+                kind=correction.kind,
+                source=source,
+                contact_id=target.id,
+                primary_id=plan.elected.get(target.id, target.root_id),
+                details={
+                    "email": [target.email, corrected.email],
+                    "phone_number": [target.phone_number, corrected.phone_number],
+                },
+                user=user,
+            )
+        )
+    clusters = relinks_apply(
+        rows=plan.rows, elected=plan.elected, changes=plan.changes, source=source, user=user
+    )
+    ClusterEvent.objects.bulk_create(events)
+    return ReconcileResult(
+        relinked_ids=sorted(change.contact_id for change in plan.changes),
+        clusters=clusters,
+        primary_ids=sorted(set(plan.elected.values())),
+    )
+
+
+def _differs(before: ContactState, after: ContactState) -> bool:
+    return (before.email, before.phone_number, before.deleted_at is None) != (
+        after.email,
+        after.phone_number,
+        after.deleted_at is None,
+    )
+
+
+def relinks_apply(
+    *,
+    rows: list[ContactRow],
+    elected: dict[int, int],
+    changes: list[LinkChange],
+    source: Source,
+    user: AbstractBaseUser | None = None,
+) -> list[ClusterChange]:
+    """Write link changes (an UPDATE per new primary) and their history, under held locks."""
+    targets: dict[int | None, list[int]] = {}
+    for change in changes:
+        targets.setdefault(change.linked_id, []).append(change.contact_id)
+    for linked_id, contact_ids in targets.items():
+        precedence = LinkPrecedence.PRIMARY if linked_id is None else LinkPrecedence.SECONDARY
+        Contact.objects.filter(id__in=contact_ids).update(
+            linked_id=linked_id, link_precedence=precedence, updated_at=Now()
+        )
+    clusters = describe_relinks(
+        rows=rows, elected=elected, changes=changes, repair=source == Source.COMMAND
+    )
+    ClusterEvent.objects.bulk_create(
+        ClusterEvent(
+            kind=cluster.kind,
+            source=source,
+            contact_id=cluster.primary_id,
+            primary_id=cluster.primary_id,
+            details={
+                "previous_primaries": cluster.previous_primary_ids,
+                "relinked": cluster.relinked_ids,
+            },
+            user=user,
+        )
+        for cluster in clusters
+    )
+    return clusters
