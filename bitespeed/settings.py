@@ -156,8 +156,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # hot statements) it planned them again on every request, half of a write's CPU
     # (bench/RESULTS.md). While the contacts table is small, its statistics follow its growth, so
     # that no plan made for an empty table is kept as it grows
-    # (contacts.database.statistics_follow_growth); work on batches of values is planned for its
-    # values (contacts.database.plans_for_values). Turn this off behind a pooler in transaction
+    # (contacts/db/postgresql.py); work on batches of values is planned for its values
+    # (DatabaseBackend.plans_for_values). Turn this off behind a pooler in transaction
     # mode.
     # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
     # https://www.psycopg.org/psycopg3/docs/advanced/prepare.html
@@ -185,7 +185,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 
 # Operator work (migrate, import_contacts, reconcile) runs with this statement and
-# idle-in-transaction timeout instead of a request's (contacts.database.operator_session); 0 means
+# idle-in-transaction timeout instead of a request's (DatabaseBackend.operator_session); 0 means
 # none. Its lock timeout stays DB_LOCK_TIMEOUT_MS.
 OPERATOR_STATEMENT_TIMEOUT_MS = env_int("DB_OPERATOR_STATEMENT_TIMEOUT_MS", default=3_600_000)
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 
@@ -7,8 +8,10 @@ class ContactsConfig(AppConfig):
     verbose_name = "Identity reconciliation"
 
     def ready(self) -> None:
-        from contacts.database import operator_timeouts_on_connect
+        connection_created.connect(_set_up_connection, dispatch_uid="contacts.set_up_connection")
 
-        connection_created.connect(
-            operator_timeouts_on_connect, dispatch_uid="contacts.operator_timeouts"
-        )
+
+def _set_up_connection(*, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
+    from contacts.db import backend_for
+
+    backend_for(connection).connection_created(connection)

@@ -7,21 +7,18 @@ ascending order. On SQLite a write transaction already holds the whole database
 before they ask for it.
 """
 
-import fcntl
 import functools
 import hashlib
 import logging
-import os
 import random
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
+from contacts.db import backend
 from contacts.models import Contact
 
 logger = logging.getLogger(__name__)
@@ -45,74 +42,13 @@ class LocksChanged(Exception):
 
 def uses_row_locks() -> bool:
     """Whether the database serializes writers per row (PostgreSQL) rather than as a whole."""
-    return connection.vendor == "postgresql"
+    return backend().row_locks
 
 
-# SQLite: one writer at a time per process (a thread lock), then per database (a file lock).
-_PROCESS_WRITER = threading.Lock()
-_WRITER_FILES: dict[str, int] = {}
-_TURN_POLL_SECONDS = 0.001
-
-
-@contextmanager
-def write_turn() -> Iterator[None]:
-    """On SQLite, wait for a turn to write before asking for the database's write lock.
-
-    SQLite's busy handler polls its lock with sleeps that grow to 100 ms, so among many waiting
-    writers some get through at once while others wait for seconds, up to the busy timeout. Here
-    the threads of a process queue on a thread lock, and the processes on a file lock beside the
-    database, polled every millisecond: every writer waits about as long as the writers ahead of
-    it take. The wait is bounded by ``SQLITE_BUSY_TIMEOUT``. On PostgreSQL, nothing.
-    """
-    if uses_row_locks():
-        yield
-        return
-    deadline = time.monotonic() + settings.SQLITE_BUSY_TIMEOUT
-    if not _PROCESS_WRITER.acquire(timeout=settings.SQLITE_BUSY_TIMEOUT):
-        raise _no_turn()
-    try:
-        path = writer_turn_path()
-        if path is None:
-            yield
-            return
-        descriptor = _writer_descriptor(path)
-        while not _try_flock(descriptor):
-            if time.monotonic() >= deadline:
-                raise _no_turn()
-            time.sleep(_TURN_POLL_SECONDS)
-        try:
-            yield
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
-    finally:
-        _PROCESS_WRITER.release()
-
-
-def writer_turn_path() -> str | None:
-    """The file whose lock is the turn to write, beside the database; ``None`` for a database in
-    memory, which no other process can open."""
-    if connection.is_in_memory_db():
-        return None
-    return f"{connection.settings_dict['NAME']}.writer-turn"
-
-
-def _writer_descriptor(path: str) -> int:
-    """The open file of ``path``, opened once per process (callers hold ``_PROCESS_WRITER``)."""
-    if path not in _WRITER_FILES:
-        _WRITER_FILES[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    return _WRITER_FILES[path]
-
-
-def _try_flock(descriptor: int) -> bool:
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _no_turn() -> OperationalError:
-    return OperationalError("database is locked: no turn to write within SQLITE_BUSY_TIMEOUT")
+def write_turn() -> AbstractContextManager[None]:
+    """Wait, where the database needs it (SQLite), for this writer's turn before its
+    transaction asks for the database's write lock (``contacts.db``)."""
+    return backend().write_turn()
 
 
 def identifier_lock_key(*, kind: str, value: str) -> int:

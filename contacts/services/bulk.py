@@ -3,22 +3,16 @@ import of ``manage.py import_contacts``.
 """
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from django.db import connection, models, transaction
-from django.db.models import Max
+from django.db import transaction
 from django.utils import timezone
 
-from contacts.database import (
-    tables_analyze,
-)
+from contacts.db import backend
 from contacts.graph import NO_LINK, ContactGraph
 from contacts.models import (
-    ClusterEvent,
     Contact,
-    EventKind,
     IdentityLink,
     LinkPrecedence,
     Source,
@@ -95,20 +89,21 @@ def contacts_import(
     locked in ``EXCLUSIVE`` mode for the transaction: ``/identify/`` keeps answering lookups but its
     writes wait until the import commits (docs/concurrency.md).
     """
+    db = backend()
     if not write:
         graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
         plan = plan_import(graph=graph, rows=rows)
         clusters = {graph.component(position) for position in _new_positions(graph, plan)}
         return _import_result(plan=plan, clusters=len(clusters), relinked_ids=[])
     with transaction.atomic():
-        _lock_contacts_table()
+        db.lock_contacts_table()
         graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
         plan = plan_import(graph=graph, rows=rows)
         clusters, touched = _import_write(
             graph=graph, plan=plan, label=label, batch_size=chunk_size
         )
         if plan.contacts or plan.links:
-            tables_analyze(models=[Contact, IdentityLink])
+            db.tables_analyze(models=[Contact, IdentityLink])
         seeds = sorted(touched)
         relinked = []
         for start in range(0, len(seeds), chunk_size):
@@ -131,19 +126,6 @@ def _new_positions(graph: ContactGraph, plan: ImportPlan) -> range:
     return range(plan.first_position, len(graph))
 
 
-def _lock_contacts_table() -> None:
-    """Hold off every other writer of contacts until the transaction ends (PostgreSQL only).
-
-    ``EXCLUSIVE`` conflicts with the row locks and inserts of ``/identify/`` but not with plain
-    reads. Taken before anything else in the transaction, so it cannot join a deadlock.
-    """
-    if connection.vendor != "postgresql":
-        return
-    table = connection.ops.quote_name(Contact._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-
-
 def _import_write(
     *, graph: ContactGraph, plan: ImportPlan, label: str, batch_size: int
 ) -> tuple[int, set[int]]:
@@ -154,7 +136,8 @@ def _import_write(
     already had stored contacts is handed back so that ``clusters_reconcile`` elects its primary
     from the stored ``created_at`` values.
     """
-    ids = _reserve_contact_ids(count=len(plan.contacts))
+    db = backend()
+    ids = db.reserve_contact_ids(count=len(plan.contacts))
     positions = _new_positions(graph, plan)
     for position, contact_id in zip(positions, ids, strict=True):
         graph.contact_ids[position] = contact_id
@@ -186,7 +169,7 @@ def _import_write(
         )
         for contact_id, row, linked_id in zip(ids, plan.contacts, linked_ids, strict=True)
     )
-    _bulk_insert(
+    db.bulk_insert(
         model=Contact,
         fields=[
             "id",
@@ -217,102 +200,7 @@ def _import_write(
         ignore_conflicts=True,
         batch_size=batch_size,
     )
-    _record_import_history(
+    db.record_import_history(
         contact_ids=ids, linked_ids=linked_ids, label=label, now=now, batch_size=batch_size
     )
     return len(roots), touched
-
-
-# The history of an import, grouped by the database from the rows just inserted.
-_IMPORT_HISTORY_SQL = """
-    INSERT INTO contacts_clusterevent (kind, source, contact_id, primary_id, details, created_at)
-    SELECT CASE WHEN min(id) = root THEN %(created)s ELSE %(added)s END, %(source)s, min(id), root,
-           jsonb_build_object('import', %(label)s::text, 'contacts', jsonb_agg(id ORDER BY id)),
-           %(now)s
-    FROM (SELECT id, COALESCE(linked_id, id) AS root FROM contacts_contact WHERE id = ANY(%(ids)s))
-         AS imported
-    GROUP BY root
-    ORDER BY min(id)
-"""
-
-
-def _record_import_history(
-    *,
-    contact_ids: list[int],
-    linked_ids: Sequence[int],
-    label: str,
-    now: datetime,
-    batch_size: int,
-) -> None:
-    """One event per cluster that gained contacts, listing them: ``primary_created`` for a new
-    cluster, ``secondary_added`` for a stored one (whose primary ``clusters_reconcile`` may
-    change next). One statement on PostgreSQL, so that no row of history goes through Python.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _IMPORT_HISTORY_SQL,
-                {
-                    "created": EventKind.PRIMARY_CREATED.value,
-                    "added": EventKind.SECONDARY_ADDED.value,
-                    "source": Source.COMMAND.value,
-                    "label": label,
-                    "now": now,
-                    "ids": contact_ids,
-                },
-            )
-        return
-    members: dict[int, list[int]] = {}
-    for contact_id, linked_id in zip(contact_ids, linked_ids, strict=True):
-        members.setdefault(linked_id or contact_id, []).append(contact_id)
-    ClusterEvent.objects.bulk_create(
-        (
-            ClusterEvent(
-                kind=EventKind.PRIMARY_CREATED if root == ids[0] else EventKind.SECONDARY_ADDED,
-                source=Source.COMMAND,
-                contact_id=ids[0],
-                primary_id=root,
-                details={"import": label, "contacts": ids},
-                created_at=now,
-            )
-            for root, ids in members.items()
-        ),
-        batch_size=batch_size,
-    )
-
-
-def _reserve_contact_ids(*, count: int) -> list[int]:
-    """``count`` new contact ids, ascending, so that imported contacts are ordered as their rows.
-
-    On PostgreSQL they come from the id sequence; on SQLite the transaction holds the database,
-    so the ids after the highest one are free.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [Contact._meta.db_table, Contact._meta.pk.column, count],
-            )
-            return sorted(contact_id for (contact_id,) in cursor.fetchall())
-    start = (Contact.objects.aggregate(highest=Max("id"))["highest"] or 0) + 1
-    return list(range(start, start + count))
-
-
-def _bulk_insert(
-    *, model: type[models.Model], fields: list[str], rows: Iterable[tuple], batch_size: int
-) -> None:
-    """Insert rows of ``fields`` values: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere."""
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(
-            (model(**dict(zip(fields, row, strict=True))) for row in rows), batch_size=batch_size
-        )
-        return
-    meta = model._meta
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
-    table = connection.ops.quote_name(meta.db_table)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)

@@ -12,9 +12,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from contacts.database import (
-    plans_for_values,
-)
+from contacts.db import backend
 from contacts.locking import (
     identifier_lock_key,
     plan_under_locks,
@@ -134,7 +132,7 @@ def _correct(
 ) -> ReconcileResult:
     def attempt(_: int) -> ReconcileResult:
         with transaction.atomic():
-            plans_for_values()
+            backend().plans_for_values()
             plan = plan_under_locks(
                 plan=lambda: _plan_correction(contact_ids=contact_ids, correction=correction),
                 locks_needed=lambda plan: (

@@ -2,7 +2,7 @@
 
 A request's 10 s statement timeout cancelled the million-row import's ``COPY``, and its generic
 plans searched a reconciliation batch's list of thousands of values row by row
-(``contacts.database.operator_session``).
+(``DatabaseBackend.operator_session``).
 """
 
 from collections.abc import Callable, Iterator
@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 
-from contacts.database import operator_session
+from contacts.db import backend
 from contacts.services.identify import contact_identify
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -140,7 +140,7 @@ def test_the_operator_session_lifts_the_request_bound_and_restores_it(bounded_co
     with pytest.raises(OperationalError, match="statement timeout"):
         sleep(bounded_connection)
 
-    with operator_session(using=bounded_connection):
+    with backend(using=bounded_connection).operator_session():
         sleep(bounded_connection)
 
     with pytest.raises(OperationalError, match="statement timeout"):
@@ -150,6 +150,6 @@ def test_the_operator_session_lifts_the_request_bound_and_restores_it(bounded_co
 def test_a_connection_opened_during_the_operator_session_gets_the_operator_bounds(
     bounded_connection,
 ):
-    with operator_session(using=bounded_connection):
+    with backend(using=bounded_connection).operator_session():
         connections[bounded_connection].close()
         sleep(bounded_connection)

@@ -4,7 +4,7 @@ Request connections keep one generic plan per prepared statement. On a new deplo
 were made on the empty table, read it (or a live partial index) whole, and were kept while the
 table grew: half the throughput until autovacuum's first ANALYZE. While the table is small, a write
 that finds it has doubled since its statistics now ANALYZEs it once it commits, which makes every
-connection plan again (``contacts.database.statistics_follow_growth``).
+connection plan again (``contacts.db.postgresql``).
 """
 
 import re
@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, transaction
 from psycopg import sql
 
-from contacts.database import FOLLOWED_CONTACTS
+from contacts.db.postgresql import FOLLOWED_CONTACTS
 from contacts.models import Contact
 from contacts.services.identify import contact_identify
 

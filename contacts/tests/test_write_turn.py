@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import OperationalError, connection
 
-from contacts import locking
+from contacts.db.sqlite import SQLiteBackend
 from contacts.locking import write_turn
 
 pytestmark = pytest.mark.skipif(
@@ -30,7 +30,7 @@ sys.stdin.read()
 def turn_file(tmp_path, monkeypatch) -> str:
     """A file-backed database's turn file (the test database lives in memory)."""
     path = str(tmp_path / "db.sqlite3.writer-turn")
-    monkeypatch.setattr(locking, "writer_turn_path", lambda: path)
+    monkeypatch.setattr(SQLiteBackend, "_writer_turn_path", lambda self: path)
     return path
 
 

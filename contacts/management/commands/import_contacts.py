@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
 
-from contacts.database import operator_session
+from contacts.db import backend
 from contacts.import_files import FORMATS, format_of, read_rows
 from contacts.services.bulk import contacts_import
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         # walk them again and again (a third of the run time on a million rows).
         gc.disable()
         try:
-            with operator_session():
+            with backend().operator_session():
                 self._import(options)
         finally:
             gc.enable()

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from contacts.database import operator_session
+from contacts.db import backend
 from contacts.models import Contact
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 from contacts.selectors.checks import GraphCheck, Relink, graph_check, scope_check
@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
 
     def handle(self, *args: object, **options: object) -> None:
-        with operator_session():
+        with backend().operator_session():
             self._reconcile(options)
 
     def _reconcile(self, options: dict) -> None:

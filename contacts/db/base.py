@@ -1,0 +1,103 @@
+"""The interface every database implementation gives the services (``contacts.db.backend()``)."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Model
+
+from contacts.models import Source
+from contacts.rows import ContactRow
+from contacts.rules import IdentifyPlan
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What writing an ``/identify/`` plan created: the new contact, when the plan creates one."""
+
+    new_id: int | None
+    created_at: datetime | None
+
+
+class DatabaseBackend(ABC):
+    """What the services need from a database that the ORM does not say the same way on both."""
+
+    row_locks: bool
+    """Whether writers lock rows and identifiers (PostgreSQL), rather than the whole database for
+    the transaction (SQLite's ``BEGIN IMMEDIATE``): see docs/concurrency.md."""
+
+    def __init__(self, *, using: str) -> None:
+        self.using = using
+
+    @property
+    def connection(self) -> BaseDatabaseWrapper:
+        return connections[self.using]
+
+    # --- POST /identify/ --------------------------------------------------------------------------
+
+    @abstractmethod
+    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> list[ContactRow]:
+        """Every live contact of every cluster that holds the email or the phone number, or an
+        identifier a link record pairs with one of them (SPEC §3), oldest first; one statement."""
+
+    @abstractmethod
+    def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
+        """Write ``plan`` and its history if the clusters it was made from are still exactly its
+        rows; ``None``, having written nothing, if they changed. Call in a transaction, with the
+        plan's locks held (docs/concurrency.md)."""
+
+    @abstractmethod
+    def write_turn(self) -> AbstractContextManager[None]:
+        """Wait, if the database needs it, for this writer's turn before its transaction."""
+
+    # --- Bulk work (manage.py import_contacts) ----------------------------------------------------
+
+    @abstractmethod
+    def lock_contacts_table(self) -> None:
+        """Hold off every other writer of contacts until the transaction ends; reads go on."""
+
+    @abstractmethod
+    def reserve_contact_ids(self, *, count: int) -> list[int]:
+        """``count`` new contact ids, ascending. Call in the transaction that inserts them."""
+
+    @abstractmethod
+    def bulk_insert(
+        self, *, model: type[Model], fields: list[str], rows: Iterable[tuple], batch_size: int
+    ) -> None:
+        """Insert rows of ``fields`` values, as fast as the database allows."""
+
+    @abstractmethod
+    def record_import_history(
+        self,
+        *,
+        contact_ids: list[int],
+        linked_ids: Sequence[int],
+        label: str,
+        now: datetime,
+        batch_size: int,
+    ) -> None:
+        """One event per cluster that gained imported contacts, listing them: ``primary_created``
+        for a new cluster, ``secondary_added`` for a stored one. ``linked_ids`` are the new
+        contacts' links (0: a primary)."""
+
+    # --- Sessions ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def operator_session(self) -> AbstractContextManager[None]:
+        """Run an operator's command with the operator's bounds instead of a request's."""
+
+    @abstractmethod
+    def plans_for_values(self) -> None:
+        """Plan the rest of the current transaction's statements for their values."""
+
+    @abstractmethod
+    def tables_analyze(self, *, models: list[type[Model]]) -> None:
+        """Gather the planner's statistics of these tables now, in the caller's transaction."""
+
+    @abstractmethod
+    def connection_created(self, connection: BaseDatabaseWrapper) -> None:
+        """Set up a new connection of this database (``connection_created``)."""
