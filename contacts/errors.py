@@ -15,7 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from contacts.locking import LocksChanged
+from contacts.locking import LocksChanged, SQLState, sqlstate
 from contacts.request_log import annotate_request
 
 logger = logging.getLogger(__name__)
@@ -43,20 +43,18 @@ def _validation_body(error: exceptions.ValidationError) -> dict:
 
 # Why a request answered 503, for its log line: PostgreSQL's SQLSTATE where there is one.
 _UNAVAILABLE_REASONS = {
-    "55P03": "lock_timeout",
-    "57014": "statement_timeout",
-    "40P01": "deadlock_retries_exhausted",
-    "40001": "serialization_retries_exhausted",
+    SQLState.LOCK_NOT_AVAILABLE: "lock_timeout",
+    SQLState.QUERY_CANCELED: "statement_timeout",
+    SQLState.DEADLOCK_DETECTED: "deadlock_retries_exhausted",
+    SQLState.SERIALIZATION_FAILURE: "serialization_retries_exhausted",
 }
 
 
 def _unavailable_reason(exc: Exception) -> str:
     if isinstance(exc, LocksChanged):
         return "lock_retries_exhausted"
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return _UNAVAILABLE_REASONS.get(
-        sqlstate, "database_unreachable" if sqlstate is None else sqlstate
-    )
+    code = sqlstate(exc)
+    return _UNAVAILABLE_REASONS.get(code, "database_unreachable" if code is None else code)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:

@@ -7,6 +7,7 @@ ascending order. On SQLite a write transaction already holds the whole database
 before they ask for it.
 """
 
+import enum
 import functools
 import hashlib
 import logging
@@ -30,10 +31,24 @@ Plan = TypeVar("Plan")
 # before it starts over.
 MAX_LOCK_ROUNDS = 4
 
-# PostgreSQL's serialization_failure and deadlock_detected: the transaction lost a race and may
-# simply be run again.
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-LOCK_NOT_AVAILABLE = "55P03"
+
+class SQLState(enum.StrEnum):
+    """The PostgreSQL error codes the protocol answers: what a writer retries, what waited too long.
+    https://www.postgresql.org/docs/15/errcodes-appendix.html"""
+
+    SERIALIZATION_FAILURE = "40001"
+    DEADLOCK_DETECTED = "40P01"
+    LOCK_NOT_AVAILABLE = "55P03"
+    QUERY_CANCELED = "57014"
+
+
+# The transaction lost a race and may simply be run again.
+RETRYABLE_SQLSTATES = frozenset({SQLState.SERIALIZATION_FAILURE, SQLState.DEADLOCK_DETECTED})
+
+
+def sqlstate(error: Exception) -> str | None:
+    """The SQLSTATE of the database error behind a Django database exception, if any."""
+    return getattr(error.__cause__, "sqlstate", None)
 
 
 class LocksChanged(Exception):
@@ -49,6 +64,18 @@ def write_turn() -> AbstractContextManager[None]:
     """Wait, where the database needs it (SQLite), for this writer's turn before its
     transaction asks for the database's write lock (``contacts.db``)."""
     return backend().write_turn()
+
+
+def identifier_keys(identifiers: Iterable[tuple[str, str]]) -> set[int]:
+    """The advisory lock keys of ``("email", value)`` / ``("phone", value)`` identifiers."""
+    return {identifier_lock_key(kind=kind, value=value) for kind, value in identifiers}
+
+
+def lock_contacts_table() -> None:
+    """Hold off every other writer of contacts until the transaction ends; reads go on. For bulk
+    work (an import): take it first in the transaction, holding no other lock, so that it cannot
+    join a deadlock."""
+    backend().lock_contacts_table()
 
 
 def identifier_lock_key(*, kind: str, value: str) -> int:
@@ -114,7 +141,7 @@ def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True)
             cursor.execute(sql, [*ordered_keys, ordered_ids])
             held, _ = cursor.fetchone()
     except OperationalError as error:
-        if wait or getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+        if wait or sqlstate(error) != SQLState.LOCK_NOT_AVAILABLE:
             raise
         raise LocksChanged("a primary is locked") from error
     if not held:
@@ -151,7 +178,7 @@ def plan_under_locks(
 
 
 def is_retryable(error: OperationalError) -> bool:
-    return getattr(error.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
+    return sqlstate(error) in RETRYABLE_SQLSTATES
 
 
 def connection_lost() -> bool:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from contacts.db import backend
 from contacts.graph import NO_LINK, ContactGraph
+from contacts.locking import lock_contacts_table
 from contacts.models import (
     Contact,
     IdentityLink,
@@ -96,7 +97,7 @@ def contacts_import(
         clusters = {graph.component(position) for position in _new_positions(graph, plan)}
         return _import_result(plan=plan, clusters=len(clusters), relinked_ids=[])
     with transaction.atomic():
-        db.lock_contacts_table()
+        lock_contacts_table()
         graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
         plan = plan_import(graph=graph, rows=rows)
         clusters, touched = _import_write(

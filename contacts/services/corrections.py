@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from contacts.db import backend
 from contacts.locking import (
-    identifier_lock_key,
+    identifier_keys,
     plan_under_locks,
     run_with_retries,
 )
@@ -135,10 +135,7 @@ def _correct(
             backend().plans_for_values()
             plan = plan_under_locks(
                 plan=lambda: _plan_correction(contact_ids=contact_ids, correction=correction),
-                locks_needed=lambda plan: (
-                    {identifier_lock_key(kind=kind, value=v) for kind, v in plan.new_identifiers},
-                    plan.locked_ids,
-                ),
+                locks_needed=lambda plan: (identifier_keys(plan.new_identifiers), plan.locked_ids),
             )
             return _apply_correction(plan=plan, correction=correction, user=user, source=source)
 

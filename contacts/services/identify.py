@@ -16,7 +16,7 @@ from contacts.db import Applied, backend
 from contacts.locking import (
     MAX_LOCK_ROUNDS,
     LocksChanged,
-    identifier_lock_key,
+    identifier_keys,
     lock_clusters,
     run_with_retries,
     write_turn,
@@ -71,8 +71,7 @@ def _plan(*, email: str | None, phone_number: str | None) -> IdentifyPlan:
 
 def _locks_needed(plan: IdentifyPlan) -> tuple[set[int], set[int]]:
     """Advisory lock keys of the identifiers the plan creates, and the primaries it changes."""
-    keys = {identifier_lock_key(kind=kind, value=value) for kind, value in plan.new_identifiers}
-    return keys, set(plan.cluster_ids) if plan.writes else set()
+    return identifier_keys(plan.new_identifiers), set(plan.cluster_ids) if plan.writes else set()
 
 
 def _identify_locked(
