@@ -1,7 +1,7 @@
 """The support staff's roles (SPEC §7): Django groups over the admin's own permissions.
 
 Reading needs the view permissions; corrections need ``change_contact`` (edit, restore, re-run
-reconciliation) and ``delete_contact`` (soft delete). See ``contacts/admin.py``.
+reconciliation) and ``delete_contact`` (soft delete). See ``contacts/admin/``.
 """
 
 from django.contrib.auth.models import Group, Permission

@@ -24,60 +24,18 @@ from django.db.models import Model
 from psycopg.types.datetime import TimestamptzLoader
 
 from contacts.db.base import Applied, DatabaseBackend
-from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
+from contacts.db.postgresql_statements import (
+    APPLY_IF_UNCHANGED_SQL,
+    CLUSTER_ROWS_SQL,
+    IMPORT_HISTORY_SQL,
+)
+from contacts.models import Contact, EventKind, LinkPrecedence, Source
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
 
 logger = logging.getLogger(__name__)
 
 _CONTACTS = Contact._meta.db_table
-_LINKS = IdentityLink._meta.db_table
-_EVENTS = ClusterEvent._meta.db_table
-
-# The live contacts of every cluster that holds %(email)s or %(phone_number)s, or an identifier
-# that a link record pairs with one of them (``contacts.selectors.clusters.identifiers_filter``
-# says why). Used by ``cluster_rows`` and by ``apply_if_unchanged``, which checks, in the same
-# statement as its write, that the clusters are still what the plan was made from.
-#
-# Written so that its only plan is index look-ups, whatever the planner knows of the table: each
-# look-up is an equality on one value inside a LATERAL subquery, so scanning the table instead
-# would be paid once per value. The plan is made once per connection and kept (settings:
-# plan_cache_mode), possibly while the table is empty and has no statistics; with the look-ups
-# ORed together, such a plan read the whole table, or its live partial index, on every request.
-PG_CLUSTER_CTE = f"""
-    wanted AS (
-        SELECT %(email)s::varchar AS email, NULL::varchar AS phone_number
-        UNION ALL SELECT NULL, %(phone_number)s::varchar
-        UNION ALL SELECT email, NULL FROM {_LINKS} WHERE phone_number = %(phone_number)s::varchar
-        UNION ALL SELECT NULL, phone_number FROM {_LINKS} WHERE email = %(email)s::varchar
-    ),
-    roots AS MATERIALIZED (
-        SELECT ARRAY(
-            SELECT DISTINCT COALESCE(matched.linked_id, matched.id)
-            FROM wanted, LATERAL (
-                SELECT id, linked_id FROM {_CONTACTS}
-                WHERE deleted_at IS NULL AND email = wanted.email
-                UNION ALL
-                SELECT id, linked_id FROM {_CONTACTS}
-                WHERE deleted_at IS NULL AND phone_number = wanted.phone_number
-            ) AS matched
-        ) AS ids
-    ),
-    cluster AS (
-        SELECT member.* FROM roots, unnest(roots.ids) AS root(id), LATERAL (
-            SELECT * FROM {_CONTACTS} WHERE deleted_at IS NULL AND id = root.id
-            UNION ALL
-            SELECT * FROM {_CONTACTS}
-            WHERE deleted_at IS NULL AND linked_id = root.id AND id <> ALL(roots.ids)
-        ) AS member
-    )
-"""
-
-_PG_CLUSTER_ROWS_SQL = f"""
-    WITH {PG_CLUSTER_CTE}
-    SELECT id, email, phone_number, linked_id, created_at FROM cluster ORDER BY created_at, id
-"""
-
 
 # Up to this many contacts, as the last ANALYZE or VACUUM counted them, the contacts table's
 # statistics are gathered whenever a write finds it has doubled in size since: a plan made from the
@@ -86,14 +44,6 @@ _PG_CLUSTER_ROWS_SQL = f"""
 # (contacts/tests/test_plan_caching.py checks them).
 FOLLOWED_CONTACTS = 5_000
 
-# What /identify/'s write statement reports of the contacts table, so that following its growth
-# costs no statement of its own: its size now, its size and its rows when last counted.
-TABLE_GROWTH_COLUMNS = f"""
-    pg_relation_size('{_CONTACTS}'::regclass),
-    (SELECT relpages * current_setting('block_size')::bigint FROM pg_class
-     WHERE oid = '{_CONTACTS}'::regclass),
-    (SELECT reltuples FROM pg_class WHERE oid = '{_CONTACTS}'::regclass)
-"""
 # One ANALYZE at a time per process: writers that see the same doubling do not queue one each.
 _ANALYZING = threading.Lock()
 
@@ -113,78 +63,11 @@ class TableGrowth(NamedTuple):
 _PLAN_FOR_VALUES = "auto"
 
 
-# One statement that checks, with a snapshot taken after the locks are held, that the matched
-# clusters are still exactly the rows the plan was made from, and only then writes the plan and its
-# history (as ``SQLiteBackend.apply_if_unchanged`` does with the ORM): the re-read under the
-# locks, the writes and the history share one round trip, and nothing is read back.
-_APPLY_IF_UNCHANGED_SQL = f"""
-    WITH {PG_CLUSTER_CTE},
-    unchanged AS (
-        SELECT COALESCE(
-            jsonb_agg(
-                jsonb_build_array(
-                    id, linked_id, email, phone_number,
-                    (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint
-                )
-                ORDER BY id
-            ),
-            '[]'
-        ) = %(state)s::jsonb AS yes
-        FROM cluster
-    ),
-    relinked AS (
-        UPDATE {_CONTACTS}
-        SET linked_id = %(primary_id)s::bigint, link_precedence = 'secondary',
-            updated_at = STATEMENT_TIMESTAMP()
-        WHERE (SELECT yes FROM unchanged)
-          AND deleted_at IS NULL
-          AND (id = ANY(%(demoted_ids)s::bigint[]) OR linked_id = ANY(%(demoted_ids)s::bigint[]))
-          AND id <> %(primary_id)s::bigint
-    ),
-    promoted AS (
-        UPDATE {_CONTACTS}
-        SET linked_id = NULL, link_precedence = 'primary', updated_at = STATEMENT_TIMESTAMP()
-        WHERE (SELECT yes FROM unchanged)
-          AND %(demotes)s AND id = %(primary_id)s::bigint AND linked_id IS NOT NULL
-    ),
-    observed AS (
-        INSERT INTO {_LINKS} (email, phone_number, source)
-        SELECT %(email)s::varchar, %(phone_number)s::varchar, %(source)s::varchar
-        WHERE (SELECT yes FROM unchanged) AND %(stores_link)s
-        ON CONFLICT DO NOTHING
-    ),
-    created AS (
-        INSERT INTO {_CONTACTS} (email, phone_number, linked_id, link_precedence)
-        SELECT %(email)s::varchar, %(phone_number)s::varchar, %(primary_id)s::bigint,
-               %(precedence)s::varchar
-        WHERE (SELECT yes FROM unchanged) AND %(creates)s
-        RETURNING id, created_at
-    ),
-    merge_events AS (
-        INSERT INTO {_EVENTS} (kind, source, contact_id, primary_id, details)
-        SELECT %(merged_kind)s::varchar, %(source)s::varchar, loser, %(primary_id)s::bigint,
-               jsonb_build_object(
-                   'winner', %(primary_id)s::bigint, 'loser', loser, 'request', %(request)s::jsonb
-               )
-        FROM unnest(%(demoted_ids)s::bigint[]) AS loser
-        WHERE (SELECT yes FROM unchanged)
-    ),
-    creation_event AS (
-        INSERT INTO {_EVENTS} (kind, source, contact_id, primary_id, details)
-        SELECT %(creation_kind)s::varchar, %(source)s::varchar, created.id,
-               COALESCE(%(primary_id)s::bigint, created.id),
-               jsonb_build_object('request', %(request)s::jsonb)
-        FROM created
-    )
-    SELECT unchanged.yes, created.id, created.created_at, {TABLE_GROWTH_COLUMNS}
-    FROM unchanged LEFT JOIN created ON TRUE
-"""
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _state(rows: list[ContactRow]) -> str:
-    """The rows as ``_APPLY_IF_UNCHANGED_SQL`` aggregates the clusters it reads, for comparison."""
+    """The rows as ``APPLY_IF_UNCHANGED_SQL`` aggregates the clusters it reads, for comparison."""
     return json.dumps(
         [
             [
@@ -197,19 +80,6 @@ def _state(rows: list[ContactRow]) -> str:
             for row in sorted(rows, key=lambda row: row.id)
         ]
     )
-
-
-# The history of an import, grouped by the database from the rows just inserted.
-_IMPORT_HISTORY_SQL = f"""
-    INSERT INTO {_EVENTS} (kind, source, contact_id, primary_id, details, created_at)
-    SELECT CASE WHEN min(id) = root THEN %(created)s ELSE %(added)s END, %(source)s, min(id), root,
-           jsonb_build_object('import', %(label)s::text, 'contacts', jsonb_agg(id ORDER BY id)),
-           %(now)s
-    FROM (SELECT id, COALESCE(linked_id, id) AS root FROM {_CONTACTS} WHERE id = ANY(%(ids)s))
-         AS imported
-    GROUP BY root
-    ORDER BY min(id)
-"""
 
 
 def load_datetimes_in_c(cursor: CursorWrapper) -> None:
@@ -228,15 +98,15 @@ class PostgreSQLBackend(DatabaseBackend):
     # --- POST /identify/ --------------------------------------------------------------------------
 
     def cluster_rows(self, *, email: str | None, phone_number: str | None) -> list[ContactRow]:
-        """One hand-written statement (``PG_CLUSTER_CTE``), whatever the size of the clusters;
-        plain rows, no model instances: the hot path of ``/identify/``."""
+        """One hand-written statement (``postgresql_statements.PG_CLUSTER_CTE``), whatever the size
+        of the clusters; plain rows, no model instances: the hot path of ``/identify/``."""
         with self.connection.cursor() as cursor:
             load_datetimes_in_c(cursor)
-            cursor.execute(_PG_CLUSTER_ROWS_SQL, {"email": email, "phone_number": phone_number})
+            cursor.execute(CLUSTER_ROWS_SQL, {"email": email, "phone_number": phone_number})
             return list(map(ContactRow._make, cursor.fetchall()))
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
-        """The check, the writes and the history in one statement (``_APPLY_IF_UNCHANGED_SQL``)."""
+        """The check, the writes and the history in one statement (``APPLY_IF_UNCHANGED_SQL``)."""
         primary = plan.primary
         params = {
             "email": plan.email,
@@ -257,7 +127,7 @@ class PostgreSQLBackend(DatabaseBackend):
         }
         with self.connection.cursor() as cursor:
             load_datetimes_in_c(cursor)
-            cursor.execute(_APPLY_IF_UNCHANGED_SQL, params)
+            cursor.execute(APPLY_IF_UNCHANGED_SQL, params)
             unchanged, new_id, created_at, *growth = cursor.fetchone()
         if not unchanged:
             return None
@@ -344,7 +214,7 @@ class PostgreSQLBackend(DatabaseBackend):
         history goes through Python."""
         with self.connection.cursor() as cursor:
             cursor.execute(
-                _IMPORT_HISTORY_SQL,
+                IMPORT_HISTORY_SQL,
                 {
                     "created": EventKind.PRIMARY_CREATED.value,
                     "added": EventKind.SECONDARY_ADDED.value,

@@ -1,0 +1,115 @@
+"""Identity clusters: one row per live primary; the change page is the cluster page."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+
+from contacts.admin.common import (
+    SEARCH_HELP,
+    CorrectionsMixin,
+    cluster_url,
+    reconcile_clusters_of,
+)
+from contacts.models import Cluster, Contact
+from contacts.selectors.admin_pages import (
+    cluster_detail,
+    cluster_ids_matching,
+    clusters_with_summary,
+)
+
+
+@admin.register(Cluster)
+class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
+    """Clusters, one row per live primary; the change page is the cluster page (read-only)."""
+
+    list_display = [
+        "id",
+        "email",
+        "phone_number",
+        "contact_count",
+        "email_count",
+        "phone_count",
+        "last_activity",
+        "created_at",
+    ]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=email", "=phone_number"]
+    search_help_text = SEARCH_HELP
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    ordering = ["-id"]
+    sortable_by = ["id"]
+    actions = ["reconcile_selected"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return clusters_with_summary(queryset=super().get_queryset(request))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """The cluster of the live contact that the id, email or phone number finds."""
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(id__in=cluster_ids_matching(term=search_term)), False
+
+    @admin.display(description="contacts")
+    def contact_count(self, cluster: Cluster) -> int:
+        return cluster.contact_count
+
+    @admin.display(description="emails")
+    def email_count(self, cluster: Cluster) -> int:
+        return cluster.email_count
+
+    @admin.display(description="phone numbers")
+    def phone_count(self, cluster: Cluster) -> int:
+        return cluster.phone_count
+
+    @admin.display(description="last activity")
+    def last_activity(self, cluster: Cluster):
+        return cluster.last_activity
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """The cluster page: its contacts, identifiers, link records, reasons and history.
+
+        A cluster that has been merged away sends to the cluster its primary belongs to now.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if not object_id.isdigit():
+            raise Http404
+        cluster = Cluster.objects.filter(pk=object_id).first()
+        if cluster is None:
+            contact = get_object_or_404(Contact.live, pk=object_id)
+            self.message_user(
+                request,
+                f"#{contact.id} is no longer a primary: this is the cluster it belongs to now.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(cluster_url(contact.linked_id))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "contact_opts": Contact._meta,
+            "title": f"Cluster #{cluster.id}",
+            "subtitle": str(cluster),
+            "cluster": cluster_detail(primary_id=cluster.id),
+            "can_correct": self.has_correct_permission(request),
+            "can_soft_delete": self.has_soft_delete_permission(request),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/contacts/cluster/detail.html", context)
+
+    @admin.action(
+        description="Re-run reconciliation for selected clusters", permissions=["correct"]
+    )
+    def reconcile_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        return reconcile_clusters_of(self, request, queryset)
