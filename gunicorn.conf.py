@@ -11,7 +11,7 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
 # Threaded workers, one process per core: keep-alive connections, threads that overlap their
 # waits on PostgreSQL, and a slow client holds a thread rather than a process. Layouts measured on
-# 2 cores: README "Choosing the number of workers" and bench/RESULTS.md.
+# 2 cores: docs/operations.md "Choosing the number of workers" and bench/RESULTS.md.
 # WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
 # request per process.
 # Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).

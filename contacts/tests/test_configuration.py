@@ -1,5 +1,5 @@
-"""One list of settings: what the settings read, what `.env.example` lists and what the README's
-configuration table explains are the same variables."""
+"""One list of settings: what the settings read, what `.env.example` lists and what the
+configuration table of docs/operations.md explains are the same variables."""
 
 import re
 from pathlib import Path
@@ -27,8 +27,8 @@ def read_by_the_settings() -> set[str]:
 
 
 def configuration_table() -> set[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Configuration") :]
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    section = operations[operations.index("## Configuration") :]
     section = section[: section.index("\n## ", 1)]
     return set(TABLE_ROW.findall(section))
 
@@ -39,5 +39,5 @@ def test_env_example_lists_exactly_what_the_settings_read(read_by_the_settings):
     assert listed == read_by_the_settings
 
 
-def test_the_readme_explains_exactly_what_the_settings_read(read_by_the_settings):
+def test_the_configuration_table_explains_exactly_what_the_settings_read(read_by_the_settings):
     assert configuration_table() == read_by_the_settings
