@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-OUTSIDE = re.compile(r"(?<![\w.])\.\./[\w.-]")
+UPWARD_PATH = re.compile(r"(?<![\w.])((?:\.\./)+[\w.-][\w./-]*)")
 MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -29,10 +29,11 @@ def text_of(path: Path) -> str | None:
 
 def test_no_file_refers_to_a_path_outside_the_repository(tracked_files):
     outside = [
-        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        f"{path.relative_to(ROOT)}: {target}"
         for path in tracked_files
         if (text := text_of(path)) is not None
-        for match in OUTSIDE.finditer(text)
+        for target in UPWARD_PATH.findall(text)
+        if not (path.parent / target).resolve().is_relative_to(ROOT)
     ]
 
     assert outside == []
