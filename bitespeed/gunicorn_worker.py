@@ -11,10 +11,9 @@ would hold a thread until it disconnects. Here the read fails after ``timeout`` 
 API answers ``408`` (``contacts.errors``).
 """
 
-import contextlib
 import json
 import socket
-from collections.abc import Iterator
+import threading
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
@@ -23,38 +22,45 @@ from gunicorn.workers.sync import SyncWorker
 TIMED_OUT = (503, "Service Unavailable", "The request did not complete within the worker timeout.")
 
 
-@contextlib.contextmanager
-def _json_error_pages(*, timed_out: bool) -> Iterator[None]:
-    """Swap gunicorn's HTML error writer for a JSON one while one error is answered."""
-    html_writer = util.write_error
+# Whether the error the current thread is answering is the worker timeout's. Per thread: the
+# threads of a gthread worker answer their errors at the same time.
+_answering = threading.local()
 
-    def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-        if timed_out:
-            status_int, reason, mesg = TIMED_OUT
-        code = reason.lower().replace(" ", "_")
-        body = json.dumps({"detail": mesg or reason, "code": code}).encode()
-        head = (
-            f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        )
-        if timed_out:
-            head += "Retry-After: 1\r\n"
-        util.write_nonblock(sock, head.encode("latin1") + b"\r\n" + body)
 
-    util.write_error = write_json_error
-    try:
-        yield
-    finally:
-        util.write_error = html_writer
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's ``util.write_error``, in the API's error shape."""
+    timed_out = getattr(_answering, "timed_out", False)
+    if timed_out:
+        status_int, reason, mesg = TIMED_OUT
+    code = reason.lower().replace(" ", "_")
+    body = json.dumps({"detail": mesg or reason, "code": code}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    )
+    if timed_out:
+        head += "Retry-After: 1\r\n"
+    util.write_nonblock(sock, head.encode("latin1") + b"\r\n" + body)
 
 
 class JSONErrors:
-    """Mixin for gunicorn workers: their own error answers in the API's JSON shape."""
+    """Mixin for gunicorn workers: their own error answers in the API's JSON shape.
+
+    gunicorn writes them through the module function ``util.write_error``; each worker process
+    replaces it once, before it serves (swapping it around each error raced between threads).
+    """
+
+    def init_process(self) -> None:
+        util.write_error = write_json_error
+        super().init_process()
 
     def handle_error(self, req, client, addr, exc) -> None:
         # The master aborts a worker past its timeout: SystemExit raised in the middle of a request.
-        with _json_error_pages(timed_out=isinstance(exc, SystemExit)):
+        _answering.timed_out = isinstance(exc, SystemExit)
+        try:
             super().handle_error(req, client, addr, exc)
+        finally:
+            _answering.timed_out = False
 
 
 class JSONErrorSyncWorker(JSONErrors, SyncWorker):
