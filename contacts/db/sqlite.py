@@ -50,9 +50,8 @@ class SQLiteBackend(DatabaseBackend):
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
         """Read the clusters again (under the database's lock, after ``BEGIN IMMEDIATE``) and, if
-        they are the plan's rows, write with the ORM."""
-        rows = self.cluster_rows(email=plan.email, phone_number=plan.phone_number)
-        if sorted(rows) != sorted(plan.rows):
+        they are the plan's rows (both reads are ordered by age, then id), write with the ORM."""
+        if self.cluster_rows(email=plan.email, phone_number=plan.phone_number) != plan.rows:
             return None
         primary = plan.primary
         contact = None
