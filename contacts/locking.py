@@ -135,11 +135,12 @@ def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True)
     ordered_ids = sorted(set(ids))
     if not (ordered_keys or ordered_ids) or not uses_row_locks():
         return
-    sql = _lock_sql(key_count=len(ordered_keys), wait=wait)
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*ordered_keys, ordered_ids])
-            held, _ = cursor.fetchone()
+        if ordered_keys:
+            held = _lock_identifiers_and_rows(keys=ordered_keys, ids=ordered_ids, wait=wait)
+        else:
+            _lock_rows(ids=ordered_ids, wait=wait)
+            held = True
     except OperationalError as error:
         if wait or sqlstate(error) != SQLState.LOCK_NOT_AVAILABLE:
             raise
@@ -148,32 +149,51 @@ def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True)
         raise LocksChanged("an identifier lock is taken")
 
 
-def plan_under_locks(
+def _lock_rows(*, ids: list[int], wait: bool) -> None:
+    """Row locks only: ``select_for_update`` says it, in the same one statement."""
+    rows = Contact.objects.filter(id__in=ids).order_by("id")
+    list(rows.select_for_update(no_key=True, nowait=not wait).values_list("id", flat=True))
+
+
+def _lock_identifiers_and_rows(*, keys: list[int], ids: list[int], wait: bool) -> bool:
+    """Advisory locks, then row locks, in one statement (``_LOCK_SQL``): the ORM cannot take an
+    advisory lock, nor order it before the rows. Returns whether every advisory lock was taken."""
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(key_count=len(keys), wait=wait), [*keys, ids])
+        held, _ = cursor.fetchone()
+    return held
+
+
+def write_under_locks(
     *,
     plan: Callable[[], Plan],
     locks_needed: Callable[[Plan], tuple[set[int], set[int]]],
+    write: Callable[[Plan], Result | None],
     first: Plan | None = None,
-) -> Plan:
-    """Take the locks a plan needs and return a plan made from a read under those locks.
+) -> Result:
+    """Take the locks a plan needs, then write it if what it was made from is still there.
 
-    ``plan`` reads and decides; ``locks_needed`` names the identifier keys and row ids a plan's
-    writes need. Runs inside the caller's transaction. The first locks, those of ``first`` (or of a
-    first unlocked read), are taken in the global order and may wait; locks that a later read
-    reveals are taken without waiting, else ``LocksChanged`` starts the transaction over. See
-    docs/concurrency.md.
+    The one plan → lock → re-check loop of every writer of clusters (docs/concurrency.md). Runs
+    inside the caller's transaction. ``plan`` reads and decides; ``locks_needed`` names the
+    identifier keys and primary ids a plan's writes need; ``write`` checks, under those locks, that
+    the plan still holds and writes it (returning what it wrote), or writes nothing and returns
+    ``None``. The first locks, those of ``first`` (or of a first read), are taken in the global
+    order and may wait; what a later read adds is taken without waiting, else ``LocksChanged``
+    starts the transaction over.
     """
     current = first if first is not None else plan()
-    keys, ids = locks_needed(current)
     held_keys: set[int] = set()
     held_ids: set[int] = set()
     for round_ in range(MAX_LOCK_ROUNDS):
+        if round_ > 0:
+            current = plan()
+        keys, ids = locks_needed(current)
         lock_clusters(keys=keys - held_keys, ids=ids - held_ids, wait=round_ == 0)
         held_keys |= keys
         held_ids |= ids
-        current = plan()
-        keys, ids = locks_needed(current)
-        if not uses_row_locks() or (keys <= held_keys and ids <= held_ids):
-            return current
+        written = write(current)
+        if written is not None:
+            return written
     raise LocksChanged("the clusters kept changing while they were being locked")
 
 

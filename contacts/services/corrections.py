@@ -13,11 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from contacts.db import backend
-from contacts.locking import (
-    identifier_keys,
-    plan_under_locks,
-    run_with_retries,
-)
+from contacts.locking import identifier_keys, run_with_retries, write_under_locks
 from contacts.models import (
     ClusterEvent,
     Contact,
@@ -130,16 +126,33 @@ def _correct(
     user: AbstractBaseUser | None,
     source: Source,
 ) -> ReconcileResult:
+    def plan() -> ReconcilePlan:
+        return _plan_correction(contact_ids=contact_ids, correction=correction)
+
+    def write(planned: ReconcilePlan) -> ReconcileResult | None:
+        """Read again under the plan's locks; write if the new plan needs no other lock."""
+        current = plan()
+        if not _locks_cover(held=planned, needed=current):
+            return None
+        return _apply_correction(plan=current, correction=correction, user=user, source=source)
+
     def attempt(_: int) -> ReconcileResult:
         with transaction.atomic():
             backend().plans_for_values()
-            plan = plan_under_locks(
-                plan=lambda: _plan_correction(contact_ids=contact_ids, correction=correction),
-                locks_needed=lambda plan: (identifier_keys(plan.new_identifiers), plan.locked_ids),
-            )
-            return _apply_correction(plan=plan, correction=correction, user=user, source=source)
+            return write_under_locks(plan=plan, locks_needed=_locks_needed, write=write)
 
     return run_with_retries(attempt, attempts=settings.IDENTIFY_MAX_ATTEMPTS)
+
+
+def _locks_needed(plan: ReconcilePlan) -> tuple[set[int], set[int]]:
+    """Advisory lock keys of the identifiers the correction brings, and the primaries it touches."""
+    return identifier_keys(plan.new_identifiers), plan.locked_ids
+
+
+def _locks_cover(*, held: ReconcilePlan, needed: ReconcilePlan) -> bool:
+    held_keys, held_ids = _locks_needed(held)
+    needed_keys, needed_ids = _locks_needed(needed)
+    return needed_keys <= held_keys and needed_ids <= held_ids
 
 
 def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -> ReconcilePlan:

@@ -13,14 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from contacts.db import Applied, backend
-from contacts.locking import (
-    MAX_LOCK_ROUNDS,
-    LocksChanged,
-    identifier_keys,
-    lock_clusters,
-    run_with_retries,
-    write_turn,
-)
+from contacts.locking import identifier_keys, run_with_retries, write_turn, write_under_locks
 from contacts.models import Source
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan, Outcome, plan_identify
@@ -79,31 +72,28 @@ def _identify_locked(
 ) -> Identity:
     """Lock what the request will change, and apply the plan if the clusters are still as read.
 
-    The first locks are taken in the global order and may wait. The write checks that the
-    clusters are still the plan's rows and writes nothing if they moved; then the transaction
-    reads them again, takes what the new plan adds without waiting (or starts over), and tries
-    again (docs/concurrency.md). On SQLite the transaction holds the whole database and takes no
-    locks: a plan made before its ``BEGIN`` is checked the same way.
+    The write itself checks that the clusters are still the plan's rows and writes nothing if
+    they moved (``apply_if_unchanged``): no read under the locks precedes it (docs/concurrency.md).
+    On SQLite the transaction holds the whole database and takes no locks: a plan made before its
+    ``BEGIN`` is checked the same way.
     """
     db = backend()
+
+    def write(plan: IdentifyPlan) -> Identity | None:
+        if not plan.writes:
+            return identity_from_rows(
+                rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome
+            )
+        applied = db.apply_if_unchanged(plan=plan, source=source)
+        return None if applied is None else answer(plan=plan, applied=applied)
+
     with write_turn(), transaction.atomic():
-        plan = hint
-        held_keys: set[int] = set()
-        held_ids: set[int] = set()
-        for round_ in range(MAX_LOCK_ROUNDS):
-            if not plan.writes:
-                return identity_from_rows(
-                    rows=plan.rows, primary_id=plan.primary.id, outcome=plan.outcome
-                )
-            keys, ids = _locks_needed(plan)
-            lock_clusters(keys=keys - held_keys, ids=ids - held_ids, wait=round_ == 0)
-            held_keys |= keys
-            held_ids |= ids
-            applied = db.apply_if_unchanged(plan=plan, source=source)
-            if applied is not None:
-                return answer(plan=plan, applied=applied)
-            plan = _plan(email=email, phone_number=phone_number)
-        raise LocksChanged(f"clusters of {email!r} / {phone_number!r} kept changing")
+        return write_under_locks(
+            plan=lambda: _plan(email=email, phone_number=phone_number),
+            locks_needed=_locks_needed,
+            write=write,
+            first=hint,
+        )
 
 
 def answer(*, plan: IdentifyPlan, applied: Applied) -> Identity:

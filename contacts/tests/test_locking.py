@@ -1,9 +1,11 @@
-"""``lock_clusters`` on PostgreSQL: both kinds of lock in one statement, in the global order.
+"""``lock_clusters`` and ``write_under_locks`` on PostgreSQL: both kinds of lock in one statement,
+in the global order.
 
 Each test holds locks in a transaction of its own thread and connection (the ``holder``) while the
 test's own transaction asks for them, as two concurrent requests would.
 """
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,8 +14,9 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from contacts.locking import LocksChanged, identifier_lock_key, lock_clusters
+from contacts.locking import LocksChanged, identifier_lock_key, lock_clusters, write_under_locks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -155,3 +158,43 @@ def test_a_gone_primary_still_takes_the_identifier_locks():
         lock_clusters(keys=[KEY], ids=[987654321])
 
         assert key_is_locked(KEY)
+
+
+def test_rows_alone_are_locked_through_select_for_update(make_contact):
+    first, second = make_contact(email="a@example.com"), make_contact(email="b@example.com")
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        lock_clusters(keys=[], ids=[second.id, first.id])
+
+        assert row_is_locked(first.id)
+        assert row_is_locked(second.id)
+    [statement] = [query["sql"] for query in queries.captured_queries]
+    assert re.search(r"ORDER BY .+ ASC FOR NO KEY UPDATE$", statement)
+    assert "advisory" not in statement
+
+
+def test_rows_alone_without_waiting_raise_when_held(make_contact):
+    primary = make_contact(email="a@example.com")
+
+    with holder(ids=(primary.id,)), transaction.atomic(), pytest.raises(LocksChanged):
+        lock_clusters(keys=[], ids=[primary.id], wait=False)
+
+
+def test_the_loop_locks_each_plan_before_its_write_and_later_ones_without_waiting(make_contact):
+    """A plan that moved onto a cluster locked elsewhere starts the transaction over at once."""
+    read, moved_to = make_contact(email="a@example.com"), make_contact(email="b@example.com")
+    plans = iter([{read.id}, {moved_to.id}])
+    locked_at_write: list[bool] = []
+
+    def write(ids: set[int]) -> None:
+        locked_at_write.append(all(row_is_locked(contact_id) for contact_id in ids))
+
+    with holder(ids=(moved_to.id,)), transaction.atomic():
+        started = time.monotonic()
+        with pytest.raises(LocksChanged):
+            write_under_locks(
+                plan=lambda: next(plans), locks_needed=lambda ids: (set(), ids), write=write
+            )
+
+        assert time.monotonic() - started < 5
+    assert locked_at_write == [True]
