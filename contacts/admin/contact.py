@@ -21,6 +21,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
     redirect_with_ids,
 )
+from contacts.exceptions import CorrectionError
 from contacts.forms import ContactIdentifiersForm
 from contacts.models import LIVE, Contact
 from contacts.selectors.admin_pages import (
@@ -30,11 +31,10 @@ from contacts.selectors.admin_pages import (
     soft_delete_preview,
 )
 from contacts.services.corrections import (
-    CorrectionError,
     ReconcileResult,
     contact_edit,
-    contact_restore,
-    contact_soft_delete,
+    contacts_restore,
+    contacts_soft_delete,
 )
 
 
@@ -163,7 +163,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
             contacts=self._selected(request).filter(LIVE),
             action="soft-delete",
             preview=lambda contact: soft_delete_preview(contact_id=contact.id),
-            correct=contact_soft_delete,
+            correct=contacts_soft_delete,
             log="Soft-deleted.",
         )
 
@@ -176,7 +176,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
             contacts=self._selected(request).exclude(LIVE),
             action="restore",
             preview=lambda contact: [restore_preview(contact_id=contact.id)],
-            correct=contact_restore,
+            correct=contacts_restore,
             log="Restored.",
         )
 
@@ -198,13 +198,12 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         contacts = list(contacts)
         if request.method == "POST" and contacts:
-            primary_ids: set[int] = set()
+            result = correct(contact_ids=[contact.id for contact in contacts], user=request.user)
             for contact in contacts:
-                result = correct(contact_id=contact.id, user=request.user)
-                primary_ids.update(result.primary_ids)
                 self.log_change(request, contact, log)
-                self.message_user(request, f"#{contact.id}: {log} {describe_result(result)}")
-            return HttpResponseRedirect(clusters_url(primary_ids))
+            listed = ", ".join(f"#{contact.id}" for contact in contacts)
+            self.message_user(request, f"{listed}: {log} {describe_result(result)}")
+            return HttpResponseRedirect(clusters_url(result.primary_ids))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -13,6 +13,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from contacts.db import backend
+from contacts.exceptions import CorrectionError
 from contacts.locking import identifier_keys, run_with_retries, write_under_locks
 from contacts.models import (
     ClusterEvent,
@@ -34,10 +35,6 @@ from contacts.selectors.clusters import (
 )
 
 
-class CorrectionError(ValueError):
-    """A correction that would break an invariant, such as a contact with no identifier left."""
-
-
 @dataclass(frozen=True)
 class Correction:
     """The new state of one contact; ``None`` fields keep what the contact has."""
@@ -50,10 +47,14 @@ class Correction:
 
 @dataclass(frozen=True)
 class ReconcilePlan:
-    """A correction and the relinks it causes, read and decided under the locks."""
+    """A correction of some contacts and the relinks it causes, read and decided under the locks.
 
-    target: ContactState | None
-    corrected: ContactState | None
+    ``targets`` are the corrected contacts as read and ``corrected`` the same contacts, in the same
+    order, after the correction; both are empty for a reconciliation.
+    """
+
+    targets: list[ContactState]
+    corrected: list[ContactState]
     rows: list[ContactRow]
     elected: dict[int, int]
     changes: list[LinkChange]
@@ -62,7 +63,7 @@ class ReconcilePlan:
     @property
     def locked_ids(self) -> set[int]:
         roots = {row.root_id for row in self.rows}
-        return roots | ({self.target.id} if self.target else set())
+        return roots | {target.id for target in self.targets}
 
 
 @dataclass(frozen=True)
@@ -93,20 +94,28 @@ def contact_edit(
     return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
 
 
-def contact_soft_delete(
-    *, contact_id: int, user: AbstractBaseUser | None = None, source: Source = Source.ADMIN
+def contacts_soft_delete(
+    *,
+    contact_ids: Iterable[int],
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
 ) -> ReconcileResult:
-    """Soft-delete a contact; the clusters it held together split, each led by its oldest."""
+    """Soft-delete contacts, all in one transaction; the clusters they held together split, each
+    led by its oldest live contact. Contacts already soft-deleted are left as they are."""
     correction = Correction(kind=EventKind.DELETED, deleted=True)
-    return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
+    return _correct(contact_ids=list(contact_ids), correction=correction, user=user, source=source)
 
 
-def contact_restore(
-    *, contact_id: int, user: AbstractBaseUser | None = None, source: Source = Source.ADMIN
+def contacts_restore(
+    *,
+    contact_ids: Iterable[int],
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
 ) -> ReconcileResult:
-    """Bring a soft-deleted contact back; it rejoins (and may merge) the clusters it links."""
+    """Bring soft-deleted contacts back, all in one transaction; they rejoin (and may merge) the
+    clusters they link. Live contacts are left as they are."""
     correction = Correction(kind=EventKind.RESTORED, deleted=False)
-    return _correct(contact_ids=[contact_id], correction=correction, user=user, source=source)
+    return _correct(contact_ids=list(contact_ids), correction=correction, user=user, source=source)
 
 
 def clusters_reconcile(
@@ -157,22 +166,20 @@ def _locks_cover(*, held: ReconcilePlan, needed: ReconcilePlan) -> bool:
 
 def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -> ReconcilePlan:
     states = contact_states(contact_ids=contact_ids)
-    target = states[0] if correction else None
-    corrected = _corrected_state(target, correction) if target and correction else None
-    nodes = {node for state in states for node in state.nodes}
-    if corrected is not None:
-        nodes |= set(corrected.nodes)
+    targets = states if correction else []
+    corrected = [_corrected_state(target, correction) for target in targets]
+    nodes = {node for state in [*states, *corrected] for node in state.nodes}
     rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
-    after = [row for row in rows if corrected is None or row.id != corrected.id]
-    if corrected is not None and corrected.deleted_at is None:
-        after.append(corrected.row)
+    corrected_ids = {state.id for state in corrected}
+    after = [row for row in rows if row.id not in corrected_ids]
+    after += [state.row for state in corrected if state.deleted_at is None]
     elected, changes = plan_relinks(rows=after, links=links)
     present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
-    new_identifiers = [
-        node for node in (corrected.nodes if corrected else []) if node not in present
-    ]
+    new_identifiers = list(
+        dict.fromkeys(node for state in corrected for node in state.nodes if node not in present)
+    )
     return ReconcilePlan(
-        target=target,
+        targets=targets,
         corrected=corrected,
         rows=after,
         elected=elected,
@@ -195,8 +202,9 @@ def _apply_correction(
     source: Source,
 ) -> ReconcileResult:
     events = []
-    target, corrected = plan.target, plan.corrected
-    if correction is not None and target and corrected and _differs(target, corrected):
+    for target, corrected in zip(plan.targets, plan.corrected, strict=True):
+        if correction is None or not _differs(target, corrected):
+            continue
         Contact.objects.filter(id=target.id).update(
             email=corrected.email,
             phone_number=corrected.phone_number,

@@ -166,6 +166,24 @@ class TestSoftDelete:
         listed = admin_client.get(response.url).context["cl"].result_list
         assert sorted(cluster.pk for cluster in listed) == [lorraine.id, george.id]
 
+    def test_confirming_several_soft_deletes_them_together_with_one_log_entry_each(
+        self, admin_client, make_contact
+    ):
+        primary = make_contact(email="a@example.com", phone="111")
+        bridge = make_contact(email="b@example.com", phone="111", linked=primary)
+        tail = make_contact(email="b@example.com", phone="222", linked=primary)
+        alone = make_contact(email="z@example.com")
+
+        response = admin_client.post(SOFT_DELETE, {"ids": [bridge.id, alone.id]}, follow=True)
+
+        assert not Contact.live.filter(id__in=[bridge.id, alone.id]).exists()
+        assert (primary_of(primary), primary_of(tail)) == (primary.id, tail.id)
+        assert_invariants()
+        logged = LogEntry.objects.values_list("object_id", flat=True)
+        assert sorted(logged) == sorted([str(bridge.id), str(alone.id)])
+        [message] = [str(message) for message in response.context["messages"]]
+        assert message.startswith(f"#{alone.id}, #{bridge.id}: Soft-deleted.")
+
     def test_the_bulk_action_asks_for_confirmation_first(self, admin_client, bridged_customers):
         _, bridge, _ = bridged_customers
 

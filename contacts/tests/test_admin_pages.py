@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from contacts.models import Cluster, Contact, IdentityLink
-from contacts.services.corrections import contact_soft_delete
+from contacts.services.corrections import contacts_soft_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -205,7 +205,7 @@ class TestClusterPage:
         biff = identify(email="biff@example.com", phone="717171")["primaryContactId"]
         identify(email="george@example.com", phone="717171")
         extra = identify(email="extra@example.com", phone="717171")["secondaryContactIds"][-1]
-        contact_soft_delete(contact_id=extra, user=admin_user)
+        contacts_soft_delete(contact_ids=[extra], user=admin_user)
 
         response = admin_client.get(cluster_page(george))
 
@@ -237,7 +237,7 @@ class TestClusterPage:
 
     def test_the_history_follows_contacts_that_split_off(self, admin_client, bridged_customers):
         lorraine, bridge, george = bridged_customers
-        contact_soft_delete(contact_id=bridge.id)
+        contacts_soft_delete(contact_ids=[bridge.id])
 
         lorraine_page = admin_client.get(cluster_page(lorraine.id)).context["cluster"]
         george_page = admin_client.get(cluster_page(george.id)).context["cluster"]

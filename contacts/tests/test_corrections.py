@@ -2,13 +2,13 @@
 
 import pytest
 
+from contacts.exceptions import CorrectionError
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
 from contacts.services.corrections import (
-    CorrectionError,
     clusters_reconcile,
     contact_edit,
-    contact_restore,
-    contact_soft_delete,
+    contacts_restore,
+    contacts_soft_delete,
 )
 from contacts.tests.graph_model import assert_invariants
 
@@ -53,7 +53,7 @@ class TestSoftDelete:
     ):
         lorraine, george, bridge = bridged
 
-        result = contact_soft_delete(contact_id=bridge.id, user=staff)
+        result = contacts_soft_delete(contact_ids=[bridge.id], user=staff)
 
         assert primary_of(lorraine) == lorraine.id
         assert primary_of(george) == george.id
@@ -66,7 +66,7 @@ class TestSoftDelete:
     def test_deletion_and_split_are_recorded_with_the_staff_user(self, bridged, staff):
         _, george, bridge = bridged
 
-        contact_soft_delete(contact_id=bridge.id, user=staff)
+        contacts_soft_delete(contact_ids=[bridge.id], user=staff)
 
         events = list(ClusterEvent.objects.values_list("kind", "contact_id", "user_id", "source"))
         assert (EventKind.DELETED, bridge.id, staff.id, Source.ADMIN) in events
@@ -77,7 +77,7 @@ class TestSoftDelete:
         older = make_contact(email="p@example.com", phone="222", linked=primary)
         newer = make_contact(email="q@example.com", phone="222", linked=primary)
 
-        contact_soft_delete(contact_id=primary.id)
+        contacts_soft_delete(contact_ids=[primary.id])
 
         assert primary_of(older) == older.id
         assert primary_of(newer) == older.id
@@ -87,7 +87,7 @@ class TestSoftDelete:
         primary = make_contact(email="p@example.com", phone="111")
         duplicate = make_contact(email="p@example.com", phone="111", linked=primary)
 
-        result = contact_soft_delete(contact_id=duplicate.id)
+        result = contacts_soft_delete(contact_ids=[duplicate.id])
 
         assert result.relinked_ids == []
         assert primary_of(primary) == primary.id
@@ -98,7 +98,7 @@ class TestSoftDelete:
     ):
         george, biff, other = merged_by_link_record
 
-        contact_soft_delete(contact_id=other.id)
+        contacts_soft_delete(contact_ids=[other.id])
 
         assert primary_of(biff) == george.id
         assert_invariants()
@@ -106,7 +106,7 @@ class TestSoftDelete:
     def test_a_link_record_stops_counting_once_an_identifier_is_gone(self, merged_by_link_record):
         george, biff, other = merged_by_link_record
 
-        contact_soft_delete(contact_id=george.id)
+        contacts_soft_delete(contact_ids=[george.id])
 
         assert primary_of(biff) == biff.id
         assert primary_of(other) == biff.id
@@ -116,9 +116,9 @@ class TestSoftDelete:
 class TestRestore:
     def test_restoring_the_bridge_merges_the_clusters_again(self, bridged):
         lorraine, george, bridge = bridged
-        contact_soft_delete(contact_id=bridge.id)
+        contacts_soft_delete(contact_ids=[bridge.id])
 
-        contact_restore(contact_id=bridge.id)
+        contacts_restore(contact_ids=[bridge.id])
 
         assert primary_of(bridge) == lorraine.id
         assert primary_of(george) == lorraine.id
@@ -131,14 +131,71 @@ class TestRestore:
     def test_a_restored_older_contact_leads_its_cluster_again(self, make_contact):
         oldest = make_contact(email="a@example.com", phone="111")
         other = make_contact(email="b@example.com", phone="111", linked=oldest)
-        contact_soft_delete(contact_id=oldest.id)
+        contacts_soft_delete(contact_ids=[oldest.id])
         assert primary_of(other) == other.id
 
-        contact_restore(contact_id=oldest.id)
+        contacts_restore(contact_ids=[oldest.id])
 
         assert primary_of(other) == oldest.id
         assert primary_of(oldest) == oldest.id
         assert_invariants()
+
+
+class TestSeveralAtOnce:
+    def test_deleting_both_bridges_of_a_chain_splits_it_in_three_in_one_transaction(
+        self, make_contact, staff
+    ):
+        first = make_contact(email="a@example.com", phone="111")
+        bridge = make_contact(email="b@example.com", phone="111", linked=first)
+        middle = make_contact(email="b@example.com", phone="222", linked=first)
+        other_bridge = make_contact(email="c@example.com", phone="222", linked=first)
+        last = make_contact(email="c@example.com", phone="333", linked=first)
+
+        result = contacts_soft_delete(contact_ids=[bridge.id, other_bridge.id], user=staff)
+
+        assert [primary_of(contact) for contact in (first, middle, last)] == [
+            first.id,
+            middle.id,
+            last.id,
+        ]
+        assert result.primary_ids == [first.id, middle.id, last.id]
+        deleted = ClusterEvent.objects.filter(kind=EventKind.DELETED, user=staff)
+        assert sorted(deleted.values_list("contact_id", flat=True)) == [bridge.id, other_bridge.id]
+        assert_invariants()
+
+    def test_restoring_both_bridges_merges_the_chain_again(self, make_contact):
+        first = make_contact(email="a@example.com", phone="111")
+        bridge = make_contact(email="b@example.com", phone="111", linked=first)
+        middle = make_contact(email="b@example.com", phone="222", linked=first)
+        other_bridge = make_contact(email="c@example.com", phone="222", linked=first)
+        contacts_soft_delete(contact_ids=[bridge.id, other_bridge.id])
+
+        result = contacts_restore(contact_ids=[bridge.id, other_bridge.id])
+
+        assert result.primary_ids == [first.id]
+        assert {primary_of(contact) for contact in (bridge, middle, other_bridge)} == {first.id}
+        assert_invariants()
+
+    def test_contacts_already_in_the_wanted_state_are_left_as_they_are(self, bridged):
+        _, george, bridge = bridged
+        contacts_soft_delete(contact_ids=[bridge.id])
+        recorded = ClusterEvent.objects.count()
+
+        contacts_soft_delete(contact_ids=[bridge.id])
+        contacts_restore(contact_ids=[george.id])
+
+        assert ClusterEvent.objects.count() == recorded
+        assert_invariants()
+
+    def test_an_unknown_contact_among_them_changes_nothing(self, bridged):
+        lorraine, george, bridge = bridged
+
+        with pytest.raises(Contact.DoesNotExist):
+            contacts_soft_delete(contact_ids=[bridge.id, 987654321])
+
+        assert Contact.live.filter(id=bridge.id).exists()
+        assert primary_of(george) == lorraine.id
+        assert not ClusterEvent.objects.exists()
 
 
 class TestEdit:
@@ -276,8 +333,8 @@ class TestIdentifyAfterCorrections:
         self, identify, merged_by_link_record
     ):
         george, biff, other = merged_by_link_record
-        contact_soft_delete(contact_id=biff.id)
-        contact_soft_delete(contact_id=other.id)
+        contacts_soft_delete(contact_ids=[biff.id])
+        contacts_soft_delete(contact_ids=[other.id])
         assert not Contact.live.filter(phone_number="717171").exists()
 
         answer = identify(email="newcomer@example.com", phone="717171")
@@ -290,8 +347,8 @@ class TestIdentifyAfterCorrections:
         self, identify, merged_by_link_record
     ):
         george, biff, other = merged_by_link_record
-        contact_soft_delete(contact_id=biff.id)
-        contact_soft_delete(contact_id=other.id)
+        contacts_soft_delete(contact_ids=[biff.id])
+        contacts_soft_delete(contact_ids=[other.id])
 
         answer = identify(phone="717171")
 

@@ -1,0 +1,61 @@
+"""The errors the service answers with, each naming its HTTP status and code, in the style of DRF's
+``exceptions.py``.
+
+Services raise them and ``contacts.errors`` turns every one into a response in one place. They
+import nothing from Django or DRF, so that services, the admin and the commands raise and catch
+them without depending on the HTTP layer.
+"""
+
+
+class ServiceError(Exception):
+    """An error with the status, message and machine-readable code the API answers it with."""
+
+    status_code = 500
+    default_detail = "Internal server error."
+    default_code = "server_error"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        self.detail = detail if detail is not None else self.default_detail
+        self.code = code if code is not None else self.default_code
+        super().__init__(self.detail)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ServiceUnavailable(ServiceError):
+    """The database is busy (a lock or statement timeout, retries used up) or unreachable.
+
+    Nothing was written; the client may send the same request again after ``Retry-After``.
+    ``reason`` says which, for the request's log line; it is not sent to the client.
+    """
+
+    status_code = 503
+    default_detail = "The database is busy or unreachable; retry shortly."
+    default_code = "unavailable"
+    retry_after_seconds = 1
+
+    def __init__(self, detail: str | None = None, *, reason: str = "unavailable") -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class RequestTimeout(ServiceError):
+    """The request body stopped arriving within the server's read timeout (gunicorn_worker.py)."""
+
+    status_code = 408
+    default_detail = "The request body did not arrive in time."
+    default_code = "request_timeout"
+
+
+class CorrectionError(ServiceError):
+    """A correction that would break an invariant, such as a contact with no identifier left."""
+
+    status_code = 400
+    default_detail = "The correction would leave a contact that breaks the rules."
+    default_code = "invalid_correction"

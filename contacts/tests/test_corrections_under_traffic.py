@@ -1,0 +1,123 @@
+"""Soft deletes and restores of several contacts at once while ``/identify/`` serves traffic, on
+PostgreSQL: each correction is a real transaction on its own connection, racing the requests.
+
+Corrections take the same locks as the API (docs/concurrency.md), so no request fails, no
+correction is lost, and the clusters are the components of what is live afterwards.
+"""
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from contacts.models import Contact
+from contacts.services import corrections
+from contacts.services.corrections import contacts_restore, contacts_soft_delete
+from contacts.tests.graph_model import assert_invariants
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CHAINS = 3
+SENDERS = 4
+CORRECTORS = 2
+CORRECTIONS = 10
+MAX_REQUESTS_PER_SENDER = 500
+# How long a correction waits between its read under the locks and its writes: long enough that,
+# without the locks, requests would change the clusters in between.
+READ_TO_WRITE_SECONDS = 0.03
+
+
+@pytest.fixture(autouse=True)
+def slow_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
+    apply = corrections._apply_correction
+
+    def apply_later(**kwargs: object) -> corrections.ReconcileResult:
+        time.sleep(READ_TO_WRITE_SECONDS)
+        return apply(**kwargs)
+
+    monkeypatch.setattr(corrections, "_apply_correction", apply_later)
+
+
+def seed_chains() -> list[int]:
+    """Chains a—b—b'—c of one cluster each, in which every inner contact is a bridge; returns
+    the ids of the seeded contacts."""
+    client = Client()
+    for index in range(CHAINS):
+        for email, phone in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "2")]:
+            body = {"email": f"{email}{index}@example.com", "phoneNumber": f"8{index:03d}{phone}"}
+            response = client.post("/identify/", body, content_type="application/json")
+            assert response.status_code == 200
+    return list(Contact.objects.values_list("id", flat=True))
+
+
+def request_body(rng: random.Random, *, seed: int) -> dict:
+    """A new contact on either side of a chain, or a look-up: the new contact must join the part
+    of the chain its phone number is in, whichever contact a correction just removed or restored.
+    (Requests that merge two chains would glue them for good and leave nothing to split.)"""
+    phone = f"8{rng.randrange(CHAINS):03d}{rng.choice('12')}"
+    if rng.random() < 0.3:
+        return {"phoneNumber": phone}
+    return {"email": f"new{seed}.{rng.random()}@example.com", "phoneNumber": phone}
+
+
+def send_requests(*, seed: int, start: threading.Barrier, stop: threading.Event) -> list[int]:
+    """Requests until the corrections are done (or a bound); returns their statuses."""
+    rng = random.Random(seed)
+    statuses = []
+    try:
+        client = Client()
+        start.wait()
+        for _ in range(MAX_REQUESTS_PER_SENDER):
+            if stop.is_set():
+                break
+            body = request_body(rng, seed=seed)
+            response = client.post("/identify/", body, content_type="application/json")
+            statuses.append(response.status_code)
+    finally:
+        connection.close()
+    return statuses
+
+
+def correct_repeatedly(*, seed: int, seeded: list[int], start: threading.Barrier) -> int:
+    """Soft-delete two seeded contacts at once, then restore one of them; returns how often."""
+    rng = random.Random(seed)
+    done = 0
+    try:
+        start.wait()
+        for _ in range(CORRECTIONS):
+            group = rng.sample(seeded, k=2)
+            contacts_soft_delete(contact_ids=group)
+            contacts_restore(contact_ids=group[:1])
+            done += 1
+    finally:
+        connection.close()
+    return done
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_group_corrections_during_traffic_lose_nothing_and_leave_the_components(round_):
+    seeded = seed_chains()
+    start = threading.Barrier(SENDERS + CORRECTORS)
+    stop = threading.Event()
+
+    with ThreadPoolExecutor(max_workers=SENDERS + CORRECTORS) as pool:
+        correctors = [
+            pool.submit(correct_repeatedly, seed=round_ * 10 + i, seeded=seeded, start=start)
+            for i in range(CORRECTORS)
+        ]
+        senders = [
+            pool.submit(send_requests, seed=round_ * 10 + i, start=start, stop=stop)
+            for i in range(SENDERS)
+        ]
+        corrections_done = [corrector.result() for corrector in correctors]
+        stop.set()
+        statuses = [status for sender in senders for status in sender.result()]
+
+    assert corrections_done == [CORRECTIONS] * CORRECTORS
+    assert len(statuses) > SENDERS
+    assert set(statuses) == {200}
+    assert_invariants()
