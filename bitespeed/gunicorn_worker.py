@@ -32,8 +32,11 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
     timed_out = getattr(_answering, "timed_out", False)
     if timed_out:
         status_int, reason, mesg = TIMED_OUT
+    # Imported here: the worker module is loaded before Django; errors are written after it is.
+    from contacts.serializers import error_body
+
     code = reason.lower().replace(" ", "_")
-    body = json.dumps({"detail": mesg or reason, "code": code}).encode()
+    body = json.dumps(error_body(detail=mesg or reason, code=code)).encode()
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"

@@ -299,6 +299,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # Swagger UI would otherwise send the schema to validator.swagger.io for a badge.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # Names for the health checks' one-value enums, instead of generated hashes.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusOkEnum": ["ok"],
+        "StatusUnavailableEnum": ["unavailable"],
+    },
 }
 
 # --- Logging --------------------------------------------------------------------------------------

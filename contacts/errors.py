@@ -1,8 +1,10 @@
-"""One error shape for the whole API: ``{"detail": str, "code": str, "errors"?: {field: [str]}}``.
+"""Every error the API answers, mapped to its response here and only here, in the one error shape
+(``contacts.serializers.ErrorSerializer``): ``{"detail", "code", "errors"?: {field: [str]}}``.
 
-DRF's exceptions are reshaped by ``api_exception_handler``; errors raised outside DRF views (unknown
-URLs, crashes) by the ``handler*`` views that ``bitespeed.urls`` installs. Pages of the admin keep
-Django's HTML error pages.
+DRF's exceptions and the service's own (``contacts.exceptions``) are answered by
+``api_exception_handler``; errors raised outside DRF views (unknown URLs, crashes) by the
+``handler*`` views that ``bitespeed.urls`` installs. Pages of the admin keep Django's HTML error
+pages.
 """
 
 import logging
@@ -11,24 +13,27 @@ from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from contacts.exceptions import RequestTimeout, ServiceError, ServiceUnavailable
 from contacts.locking import LocksChanged, SQLState, sqlstate
 from contacts.request_log import annotate_request
+from contacts.serializers import error_body
 
 logger = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/admin/"
-RETRY_AFTER_SECONDS = 1
 
 
-def error_body(*, detail: str, code: str, errors: dict | None = None) -> dict:
-    body: dict = {"detail": detail, "code": code}
-    if errors is not None:
-        body["errors"] = errors
-    return body
+def api_error_body(error: exceptions.APIException | ServiceError) -> dict:
+    """The body an exception is answered with; also the source of the schema's examples."""
+    if isinstance(error, ServiceError):
+        return error_body(detail=error.detail, code=error.code)
+    if isinstance(error, exceptions.ValidationError):
+        return _validation_body(error)
+    return error_body(detail=str(error.detail), code=error.get_codes())
 
 
 def _validation_body(error: exceptions.ValidationError) -> dict:
@@ -50,40 +55,38 @@ _UNAVAILABLE_REASONS = {
 }
 
 
-def _unavailable_reason(exc: Exception) -> str:
+def _as_service_error(exc: Exception) -> ServiceError | None:
+    """The service's error for an exception raised below the views, if it is one of theirs."""
+    if isinstance(exc, ServiceError):
+        return exc
     if isinstance(exc, LocksChanged):
-        return "lock_retries_exhausted"
-    code = sqlstate(exc)
-    return _UNAVAILABLE_REASONS.get(code, "database_unreachable" if code is None else code)
+        return ServiceUnavailable(reason="lock_retries_exhausted")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        code = sqlstate(exc)
+        reason = _UNAVAILABLE_REASONS.get(code, "database_unreachable" if code is None else code)
+        return ServiceUnavailable(reason=reason)
+    if isinstance(exc, UnreadablePostError):
+        return RequestTimeout()
+    return None
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler with every body in the one error shape, and busy databases as ``503``."""
-    if isinstance(exc, (OperationalError, InterfaceError, LocksChanged)):
-        reason = _unavailable_reason(exc)
-        annotate_request(outcome="unavailable", reason=reason)
-        logger.exception("database unavailable (%s) for %s", reason, context["request"].path)
-        return Response(
-            error_body(
-                detail="The database is busy or unreachable; retry shortly.", code="unavailable"
-            ),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    if isinstance(exc, UnreadablePostError):
-        # The body stopped arriving: the server's read timeout (bitespeed/gunicorn_worker.py).
-        return Response(
-            error_body(detail="The request body did not arrive in time.", code="request_timeout"),
-            status=status.HTTP_408_REQUEST_TIMEOUT,
-        )
+    error = _as_service_error(exc)
+    if error is not None:
+        if isinstance(error, ServiceUnavailable):
+            annotate_request(outcome="unavailable", reason=error.reason)
+            logger.exception(
+                "database unavailable (%s) for %s", error.reason, context["request"].path
+            )
+        return Response(api_error_body(error), status=error.status_code, headers=error.headers)
     response = exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
         annotate_request(outcome="rejected")
-        response.data = _validation_body(exc)
-    elif isinstance(exc, exceptions.APIException):
-        response.data = error_body(detail=str(exc.detail), code=exc.get_codes())
+    if isinstance(exc, exceptions.APIException):
+        response.data = api_error_body(exc)
     else:
         response.data = error_body(detail=str(response.data.get("detail")), code="error")
     return response
@@ -125,6 +128,5 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     if _is_admin(request):
         return defaults.server_error(request)
-    return JsonResponse(
-        error_body(detail="Internal server error.", code="server_error"), status=500
-    )
+    error = ServiceError()
+    return JsonResponse(api_error_body(error), status=error.status_code)

@@ -20,6 +20,18 @@ class Readiness:
     def ready(self) -> bool:
         return not self.detail
 
+    @property
+    def status(self) -> str:
+        return "ok" if self.ready else "unavailable"
+
+    @property
+    def code(self) -> str:
+        return "" if self.ready else "unavailable"
+
+
+READY = Readiness(checks={"database": "ok", "migrations": "ok"})
+UNREACHABLE = Readiness(checks={"database": "unreachable"}, detail="The database is unreachable.")
+
 
 def check_readiness() -> Readiness:
     """The database answers, and every migration on disk is applied to it."""
@@ -29,10 +41,10 @@ def check_readiness() -> Readiness:
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except DatabaseError:
         logger.warning("readiness: the database is unreachable", exc_info=True)
-        return Readiness(checks={"database": "unreachable"}, detail="The database is unreachable.")
+        return UNREACHABLE
     if pending:
         return Readiness(
             checks={"database": "ok", "migrations": "pending"},
             detail=f"{len(pending)} migrations are not applied: run `python manage.py migrate`.",
         )
-    return Readiness(checks={"database": "ok", "migrations": "ok"})
+    return READY

@@ -12,6 +12,9 @@ class PayloadTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
     default_code = "payload_too_large"
 
+    def __init__(self, *, limit: int) -> None:
+        super().__init__(f"The request body is larger than {limit} bytes.")
+
 
 class BoundedJSONParser(JSONParser):
     """``JSONParser`` that reads at most ``settings.API_MAX_BODY_BYTES`` of the body.
@@ -26,7 +29,7 @@ class BoundedJSONParser(JSONParser):
         limit = settings.API_MAX_BODY_BYTES
         body = stream.read(limit + 1)
         if len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+            raise PayloadTooLarge(limit=limit)
         try:
             return super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError as error:

@@ -1,14 +1,31 @@
-"""The OpenAPI description of the API, for drf-spectacular: bodies, errors and SPEC §4's examples.
+"""The OpenAPI description of the API, for drf-spectacular: SPEC §4's examples, and every error.
 
 Views apply the ``extend_schema`` decorators defined here; nothing in this module runs per request.
-The serializers below only describe responses: the views build their bodies directly.
+The bodies are ``contacts.serializers``' and every example is built by the code that builds the
+real answer (the serializers, ``contacts.errors.api_error_body``), so none can drift from it.
 """
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions
 
-from contacts.serializers import IdentifierField, IdentifyRequestSerializer
+from contacts.errors import api_error_body
+from contacts.exceptions import ServiceUnavailable
+from contacts.health import READY, UNREACHABLE
+from contacts.parsers import PayloadTooLarge
+from contacts.rules import Outcome
+from contacts.serializers import (
+    ErrorSerializer,
+    IdentifierField,
+    IdentifyRequestSerializer,
+    IdentityResponseSerializer,
+    LivenessSerializer,
+    NotReadySerializer,
+    ReadinessSerializer,
+    represent,
+)
+from contacts.services.identify import Identity
 
 
 class IdentifierFieldExtension(OpenApiSerializerFieldExtension):
@@ -38,56 +55,30 @@ IDENTIFIER_SCHEMAS = {
 }
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What is wrong, for people.")
-    code = serializers.CharField(help_text="What is wrong, for programs.")
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Messages per request field, for invalid input.",
+def _identity(
+    primary_id: int, emails: list[str], phones: list[str], secondaries: list[int]
+) -> dict:
+    identity = Identity(
+        primary_id=primary_id,
+        emails=emails,
+        phone_numbers=phones,
+        secondary_ids=secondaries,
+        outcome=Outcome.UNCHANGED,
     )
+    return represent(IdentityResponseSerializer, identity)
 
 
-class ContactSerializer(serializers.Serializer):
-    primaryContatctId = serializers.IntegerField(help_text="The original task's spelling.")
-    primaryContactId = serializers.IntegerField()
-    emails = serializers.ListField(
-        child=serializers.CharField(), help_text="The primary's first, then by creation."
+def _invalid_input_body() -> dict:
+    """What ``POST /identify/`` answers an invalid email with, as the view would build it."""
+    request = IdentifyRequestSerializer(data={"email": "lorraine@"})
+    request.is_valid()
+    return api_error_body(exceptions.ValidationError(request.errors))
+
+
+def _error_example(status: int, summary: str, error: Exception) -> OpenApiExample:
+    return OpenApiExample(
+        summary, response_only=True, status_codes=[str(status)], value=api_error_body(error)
     )
-    phoneNumbers = serializers.ListField(
-        child=serializers.CharField(), help_text="The primary's first, then by creation."
-    )
-    secondaryContactIds = serializers.ListField(
-        child=serializers.IntegerField(), help_text="Ascending."
-    )
-
-
-class IdentityResponseSerializer(serializers.Serializer):
-    contact = ContactSerializer()
-
-
-class HealthSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["ok"])
-    checks = serializers.DictField(child=serializers.CharField(), required=False)
-
-
-class HealthFailureSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["unavailable"])
-    checks = serializers.DictField(child=serializers.CharField())
-    detail = serializers.CharField(help_text="What is not ready and how to fix it.")
-    code = serializers.CharField()
-
-
-def _identity(primary_id: int, emails: list[str], phones: list[str], secondaries: list[int]):
-    return {
-        "contact": {
-            "primaryContatctId": primary_id,
-            "primaryContactId": primary_id,
-            "emails": emails,
-            "phoneNumbers": phones,
-            "secondaryContactIds": secondaries,
-        }
-    }
 
 
 LORRAINE = _identity(1, ["lorraine@hillvalley.edu", "mcfly@hillvalley.edu"], ["123456"], [23])
@@ -138,12 +129,12 @@ IDENTIFY_EXAMPLES = [
         summary="Invalid input",
         response_only=True,
         status_codes=["400"],
-        value={
-            "detail": "email: Enter a valid email address.",
-            "code": "invalid",
-            "errors": {"email": ["Enter a valid email address."]},
-        },
+        value=_invalid_input_body(),
     ),
+    _error_example(413, "Body too large", PayloadTooLarge(limit=settings.API_MAX_BODY_BYTES)),
+    _error_example(415, "Not JSON", exceptions.UnsupportedMediaType("text/plain")),
+    _error_example(429, "Over the rate limit", exceptions.Throttled(wait=1)),
+    _error_example(503, "Database busy or unreachable", ServiceUnavailable()),
 ]
 
 
@@ -174,14 +165,33 @@ identify_schema = extend_schema(
 liveness_schema = extend_schema(
     summary="Liveness: the process serves requests",
     description="Does not consult the database. Answered for any `Host` header.",
-    responses={200: HealthSerializer},
+    responses={200: LivenessSerializer},
+    examples=[
+        OpenApiExample(
+            "live", response_only=True, value=represent(LivenessSerializer, {"status": "ok"})
+        )
+    ],
 )
 
 readiness_schema = extend_schema(
     summary="Readiness: the database is reachable and migrated",
     description="Answered for any `Host` header.",
     responses={
-        200: HealthSerializer,
-        503: OpenApiResponse(HealthFailureSerializer, description="Not ready: `detail` says why."),
+        200: ReadinessSerializer,
+        503: OpenApiResponse(NotReadySerializer, description="Not ready: `detail` says why."),
     },
+    examples=[
+        OpenApiExample(
+            "ready",
+            response_only=True,
+            status_codes=["200"],
+            value=represent(ReadinessSerializer, READY),
+        ),
+        OpenApiExample(
+            "unreachable",
+            response_only=True,
+            status_codes=["503"],
+            value=represent(NotReadySerializer, UNREACHABLE),
+        ),
+    ],
 )

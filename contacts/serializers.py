@@ -1,12 +1,16 @@
-"""Request validation and the response body of ``POST /identify/`` (SPEC §4)."""
+"""The API's contract: what a request may hold and what every answer looks like (SPEC §4).
 
+Each serializer here both builds the responses the views send and describes them in the OpenAPI
+schema (``contacts.schema``), so the two cannot drift apart.
+"""
+
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from rest_framework import serializers
 
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
-from contacts.services.identify import Identity
 
 
 class IdentifierField(serializers.Field):
@@ -30,6 +34,8 @@ class IdentifierField(serializers.Field):
 
 
 class IdentifyRequestSerializer(serializers.Serializer):
+    """The body of ``POST /identify/``: an email, a phone number, or both."""
+
     email = IdentifierField(normalizer=normalize_email)
     phoneNumber = IdentifierField(normalizer=normalize_phone_number, source="phone_number")
 
@@ -42,14 +48,100 @@ class IdentifyRequestSerializer(serializers.Serializer):
         return attrs
 
 
-def identity_payload(identity: Identity) -> dict[str, dict[str, object]]:
-    """The response body; both spellings of the primary id key are sent (SPEC §4)."""
-    return {
-        "contact": {
-            "primaryContatctId": identity.primary_id,
-            "primaryContactId": identity.primary_id,
-            "emails": identity.emails,
-            "phoneNumbers": identity.phone_numbers,
-            "secondaryContactIds": identity.secondary_ids,
-        }
-    }
+class ValuesField(serializers.ListField):
+    """A list whose items are already what JSON holds (the service's own strings and ids).
+
+    The child field describes the items in the schema; the items are passed through as they are,
+    since converting every value of a cluster of thousands one call at a time is the slowest part
+    of an answer.
+    """
+
+    def to_representation(self, data: list) -> list:
+        return list(data)
+
+
+class ContactSerializer(serializers.Serializer):
+    primaryContatctId = serializers.IntegerField(
+        source="primary_id", help_text="The original task's spelling."
+    )
+    primaryContactId = serializers.IntegerField(source="primary_id")
+    emails = ValuesField(
+        child=serializers.CharField(), help_text="The primary's first, then by creation."
+    )
+    phoneNumbers = ValuesField(
+        child=serializers.CharField(),
+        source="phone_numbers",
+        help_text="The primary's first, then by creation.",
+    )
+    secondaryContactIds = ValuesField(
+        child=serializers.IntegerField(), source="secondary_ids", help_text="Ascending."
+    )
+
+
+class IdentityResponseSerializer(serializers.Serializer):
+    """The answer of ``POST /identify/``: an ``Identity`` (``contacts.services.identify``) under
+    ``contact``; both spellings of the primary id key are sent (SPEC §4)."""
+
+    contact = ContactSerializer(source="*")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the whole API (docs/api.md)."""
+
+    detail = serializers.CharField(help_text="What is wrong, for people.")
+    code = serializers.CharField(help_text="What is wrong, for programs.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per request field, for invalid input.",
+    )
+
+
+class LivenessSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
+
+
+class ReadinessChecksSerializer(serializers.Serializer):
+    database = serializers.ChoiceField(choices=["ok", "unreachable"])
+    migrations = serializers.ChoiceField(
+        choices=["ok", "pending"], required=False, help_text="Absent when the database is not."
+    )
+
+
+class ReadinessSerializer(serializers.Serializer):
+    """A ``contacts.health.Readiness`` that is ready."""
+
+    status = serializers.ChoiceField(choices=["ok"])
+    checks = ReadinessChecksSerializer()
+
+
+class NotReadySerializer(serializers.Serializer):
+    """A ``contacts.health.Readiness`` that is not ready: the checks, and what to fix."""
+
+    status = serializers.ChoiceField(choices=["unavailable"])
+    checks = ReadinessChecksSerializer()
+    detail = serializers.CharField(help_text="What is not ready and how to fix it.")
+    code = serializers.CharField(help_text="`unavailable`, as in the error shape.")
+
+
+def represent(serializer_class: type[serializers.Serializer], instance: object) -> dict:
+    """The JSON body of ``instance`` as ``serializer_class`` describes it.
+
+    DRF copies every declared field each time a serializer is built, which costs more than the rest
+    of building an answer; ``to_representation`` keeps no state on the serializer, so one bound
+    instance per class serves every request and thread.
+    """
+    return _bound(serializer_class).to_representation(instance)
+
+
+@functools.cache
+def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    return serializer_class()
+
+
+def error_body(*, detail: str, code: str, errors: dict[str, list[str]] | None = None) -> dict:
+    """The error shape's body; ``errors`` only for invalid input."""
+    body = {"detail": detail, "code": code}
+    if errors is not None:
+        body["errors"] = errors
+    return represent(ErrorSerializer, body)

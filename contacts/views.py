@@ -7,12 +7,18 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from contacts.errors import error_body
 from contacts.health import check_readiness
 from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
 from contacts.schema import identify_schema, liveness_schema, readiness_schema
-from contacts.serializers import IdentifyRequestSerializer, identity_payload
+from contacts.serializers import (
+    IdentifyRequestSerializer,
+    IdentityResponseSerializer,
+    LivenessSerializer,
+    NotReadySerializer,
+    ReadinessSerializer,
+    represent,
+)
 from contacts.services.identify import contact_identify
 
 
@@ -37,7 +43,7 @@ class IdentifyView(APIView):
         serializer.is_valid(raise_exception=True)
         identity = contact_identify(**serializer.validated_data)
         annotate_request(outcome=identity.outcome)
-        return Response(identity_payload(identity))
+        return Response(represent(IdentityResponseSerializer, identity))
 
 
 class LivenessView(APIView):
@@ -45,7 +51,7 @@ class LivenessView(APIView):
 
     @liveness_schema
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok"})
+        return Response(represent(LivenessSerializer, {"status": "ok"}))
 
 
 class ReadinessView(APIView):
@@ -55,12 +61,7 @@ class ReadinessView(APIView):
     def get(self, request: Request) -> Response:
         readiness = check_readiness()
         if readiness.ready:
-            return Response({"status": "ok", "checks": readiness.checks})
+            return Response(represent(ReadinessSerializer, readiness))
         return Response(
-            {
-                "status": "unavailable",
-                "checks": readiness.checks,
-                **error_body(detail=readiness.detail, code="unavailable"),
-            },
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            represent(NotReadySerializer, readiness), status=status.HTTP_503_SERVICE_UNAVAILABLE
         )

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from contacts.models import Contact, LinkPrecedence
 from contacts.roles import support_roles_ensure
@@ -171,3 +173,15 @@ def bridged_customers(make_contact) -> tuple[Contact, Contact, Contact]:
     bridge = make_contact(email="lorraine@example.com", phone="222", linked=lorraine)
     george = make_contact(email="george@example.com", phone="222", linked=lorraine)
     return lorraine, bridge, george
+
+
+@pytest.fixture
+def identify_rate(monkeypatch):
+    """Set the /identify/ rate; DRF copies its rates into the throttle class at import."""
+    cache.clear()
+
+    def set_rate(rate: str | None) -> None:
+        monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "identify", rate)
+
+    yield set_rate
+    cache.clear()

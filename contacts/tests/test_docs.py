@@ -3,6 +3,9 @@
 import re
 
 import pytest
+from django.db import OperationalError
+
+from contacts.locking import LocksChanged
 
 LOCAL_URL = re.compile(r"^/(?!/)")
 
@@ -59,3 +62,88 @@ def test_docs_pages_load_only_assets_this_service_serves(client, path):
 
 def test_swagger_ui_does_not_call_the_online_validator(client):
     assert '"validatorUrl": null' in client.get("/docs/").content.decode()
+
+
+def documented_examples(client, path: str, method: str) -> dict[str, dict]:
+    """The schema's response examples of one operation, by status."""
+    operation = client.get("/api/schema/", {"format": "json"}).json()["paths"][path][method]
+    return {
+        status: example["value"]
+        for status, response in operation["responses"].items()
+        for example in response["content"]["application/json"].get("examples", {}).values()
+        if status != "200"
+    }
+
+
+def post_identify(client, body: bytes, content_type: str = "application/json"):
+    return client.generic("POST", "/identify/", body, content_type=content_type)
+
+
+def answer_lock_retries_exhausted(monkeypatch, client):
+    def give_up(**identifiers):
+        raise LocksChanged("the clusters kept changing")
+
+    monkeypatch.setattr("contacts.views.contact_identify", give_up)
+    return post_identify(client, b'{"email": "lorraine@hillvalley.edu"}')
+
+
+def answer_over_the_rate(identify_rate, client):
+    identify_rate("1/second")
+    post_identify(client, b'{"phoneNumber": "123456"}')
+    return post_identify(client, b'{"phoneNumber": "123456"}')
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "answer"),
+    [
+        ("400", lambda client, **_: post_identify(client, b'{"email": "lorraine@"}')),
+        (
+            "413",
+            lambda client, settings, **_: post_identify(
+                client, b" " * (1 + settings.API_MAX_BODY_BYTES)
+            ),
+        ),
+        ("415", lambda client, **_: post_identify(client, b"email=a", content_type="text/plain")),
+        ("429", lambda client, identify_rate, **_: answer_over_the_rate(identify_rate, client)),
+        (
+            "503",
+            lambda client, monkeypatch, **_: answer_lock_retries_exhausted(monkeypatch, client),
+        ),
+    ],
+)
+def test_each_error_example_of_identify_is_what_the_api_answers(
+    client, settings, monkeypatch, identify_rate, status, answer
+):
+    example = documented_examples(client, "/identify/", "post")[status]
+
+    response = answer(
+        client=client, settings=settings, monkeypatch=monkeypatch, identify_rate=identify_rate
+    )
+
+    assert str(response.status_code) == status
+    assert response.json() == example
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/health/", "/health/ready/"])
+def test_the_health_examples_are_what_a_healthy_service_answers(client, path):
+    operation = client.get("/api/schema/", {"format": "json"}).json()["paths"][path]["get"]
+    [example] = operation["responses"]["200"]["content"]["application/json"]["examples"].values()
+
+    assert client.get(path).json() == example["value"]
+
+
+def test_the_not_ready_example_is_what_an_unreachable_database_answers(client, monkeypatch):
+    paths = client.get("/api/schema/", {"format": "json"}).json()["paths"]
+    operation = paths["/health/ready/"]["get"]
+    [example] = operation["responses"]["503"]["content"]["application/json"]["examples"].values()
+
+    def unreachable(_connection):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("contacts.health.MigrationExecutor", unreachable)
+    response = client.get("/health/ready/")
+
+    assert response.status_code == 503
+    assert response.json() == example["value"]

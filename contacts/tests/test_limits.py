@@ -3,8 +3,6 @@
 import json
 
 import pytest
-from django.core.cache import cache
-from rest_framework.throttling import ScopedRateThrottle
 
 from contacts.models import Contact
 
@@ -41,18 +39,6 @@ def test_a_body_over_the_cap_is_413_json_and_writes_nothing(client, settings):
         "code": "payload_too_large",
     }
     assert Contact.objects.count() == 0
-
-
-@pytest.fixture
-def identify_rate(monkeypatch):
-    """Set the /identify/ rate; DRF copies its rates into the throttle class at import."""
-    cache.clear()
-
-    def set_rate(rate: str | None) -> None:
-        monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "identify", rate)
-
-    yield set_rate
-    cache.clear()
 
 
 def test_requests_over_the_rate_get_429_json_with_retry_after(client, identify_rate):
