@@ -1,14 +1,14 @@
-"""Middleware of the service: the per-request log line, and routes served ahead of the stack:
-health checks for any host, and the JSON API without the admin's session middleware."""
+"""Middleware of the service: the per-request log line, and health checks for any host."""
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import Resolver404, resolve, reverse
+from django.urls import reverse
 
 from contacts.request_log import REQUEST_ID_HEADER, request_context, request_id_from
+from contacts.views import LivenessView, ReadinessView
 
 logger = logging.getLogger("contacts.requests")
 
@@ -48,62 +48,28 @@ class RequestLogMiddleware:
         return response
 
 
-class ShortcutMiddleware:
-    """Serve the views named in ``url_names`` directly, without the middleware below this one.
-
-    Every other request goes on down the stack. Exceptions still reach Django's handler, which
-    answers them with the project's JSON error pages.
-    """
-
-    url_names: tuple[str, ...] = ()
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        self.paths = frozenset(_paths_of(self.url_names))
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info not in self.paths:
-            return self.get_response(request)
-        match = resolve(request.path_info)
-        request.resolver_match = match
-        response = match.func(request, *match.args, **match.kwargs)
-        # Django's handler renders DRF's responses after the middleware; this one bypasses it.
-        return response.render()
-
-
-def _paths_of(url_names: tuple[str, ...]) -> Iterator[str]:
-    """The paths that resolve to ``url_names``, with and without a trailing slash where the
-    pattern accepts both (``reverse`` gives only one)."""
-    for name in url_names:
-        bare = reverse(name).rstrip("/")
-        for candidate in (bare, f"{bare}/"):
-            try:
-                if resolve(candidate).url_name == name:
-                    yield candidate
-            except Resolver404:
-                continue
-
-
-class HealthCheckMiddleware(ShortcutMiddleware):
+class HealthCheckMiddleware:
     """Answer ``/health/`` and ``/health/ready/`` before anything validates the ``Host`` header.
 
     Platform probes call the service by an address or a host name of their own, which
     ``ALLOWED_HOSTS`` would reject with ``400``, and over plain HTTP, which the HTTPS redirect would
     answer with ``301``. The health views read nothing from the host, so they are safe to serve
-    for any host.
+    for any host. Placed above ``SecurityMiddleware`` and ``CommonMiddleware``, as the usual
+    answer to this (django-lb-health-check, django-easy-health-check) is; it calls the two views
+    itself, so that their answers stay the API's (JSON, the schema's shapes), and passes every
+    other request on.
     """
 
-    url_names = ("health", "health-ready")
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.views = {
+            reverse("health"): LivenessView.as_view(),
+            reverse("health-ready"): ReadinessView.as_view(),
+        }
 
-
-class ApiMiddleware(ShortcutMiddleware):
-    """Answer ``POST /identify/`` without the sessions, CSRF, authentication, messages, framing and
-    lockout middleware that only the admin needs.
-
-    Placed after the security, static files and common middleware, so the API keeps the HTTPS
-    redirect, the security headers and the ``Host`` check. Skipping the rest saves about a tenth
-    of the app's instructions per lookup (bench/RESULTS.md); ``IdentifyView`` reads no session or
-    user.
-    """
-
-    url_names = ("identify",)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        view = self.views.get(request.path_info)
+        if view is None:
+            return self.get_response(request)
+        # Django's handler renders DRF's responses after the middleware; this one bypasses it.
+        return view(request).render()
