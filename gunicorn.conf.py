@@ -46,5 +46,6 @@ control_socket_disable = True
 
 def post_worker_init(worker) -> None:
     """Say when a worker has loaded the application and starts accepting connections: until
-    then, the workers already up take every new connection (bench/run.py waits for all of them)."""
+    then, the workers already up take every new connection (bench/server.py waits for all of
+    them)."""
     worker.log.info("Worker ready (pid: %s)", worker.pid)
