@@ -49,3 +49,15 @@ def post_worker_init(worker) -> None:
     then, the workers already up take every new connection (bench/server.py waits for all of
     them)."""
     worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
+def when_ready(server) -> None:
+    """Say once, at start, when the API serves calls without a key (``API_KEYS_REQUIRED``)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bitespeed.settings")
+    from django.conf import settings
+
+    if not settings.API_KEYS_REQUIRED:
+        server.log.warning(
+            "API keys are not required (API_KEYS_REQUIRED=false): anyone who can reach this "
+            "server can call the API. Meant for a loopback development server only."
+        )

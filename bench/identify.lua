@@ -1,5 +1,5 @@
 -- wrk script: POST /identify/ with bodies read from a file, one JSON body per line.
--- Usage: wrk ... -s bench/identify.lua http://127.0.0.1:PORT -- BODIES_FILE THREADS
+-- Usage: wrk ... -s bench/identify.lua http://127.0.0.1:PORT -- BODIES_FILE THREADS API_KEY
 -- Thread t sends lines t, t + THREADS, t + 2 * THREADS, ... in order, so every body is sent once
 -- (until a thread runs out and starts its share over). The summary is printed as one JSON line.
 
@@ -13,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-  local path, count = args[1], tonumber(args[2])
+  local path, count, key = args[1], tonumber(args[2]), args[3]
   bodies = {}
   local line_number = 0
   for line in io.lines(path) do
@@ -25,6 +25,9 @@ function init(args)
   position = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  if key ~= nil and key ~= "" then
+    wrk.headers["Authorization"] = "Api-Key " .. key
+  end
 end
 
 function request()

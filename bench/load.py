@@ -40,7 +40,7 @@ class Phase:
     postgres_cpu_ms_per_request: float = 0.0
 
 
-def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
+def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter, api_key: str) -> Phase:
     threads = min(WRK_THREADS, phase.concurrency)
     command = [
         shutil.which("wrk") or "wrk",
@@ -53,6 +53,7 @@ def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter) -> Phase:
         "--",
         str(bodies),
         str(threads),
+        api_key,
     ]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     meter.reset()

@@ -128,7 +128,8 @@ def print_report(
     )
     print(
         f"gunicorn --config gunicorn.conf.py: GUNICORN_WORKER_CLASS={args.worker_class} "
-        f"WEB_CONCURRENCY={args.workers} GUNICORN_THREADS={args.threads}; log lines in "
+        f"WEB_CONCURRENCY={args.workers} GUNICORN_THREADS={args.threads} "
+        f"API_KEYS_REQUIRED={args.api_keys == 'required'}; log lines in "
         f"{SERVER_LOG.relative_to(ROOT)}; wrk {WRK_THREADS} threads\n"
     )
     header = (

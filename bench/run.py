@@ -52,6 +52,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--max-rate", type=int, default=4000, help="bodies generated per second")
+    parser.add_argument(
+        "--api-keys",
+        choices=["required", "off"],
+        default="required",
+        help="API_KEYS_REQUIRED of the server (default: required, as deployed; wrk sends a key)",
+    )
     return parser.parse_args()
 
 
@@ -87,7 +93,9 @@ def autoanalyzed_tables(url: str) -> list[str]:
     return [name for (name,) in rows]
 
 
-def empty_database_phase(args: argparse.Namespace, environment: dict[str, str]) -> Phase:
+def empty_database_phase(
+    args: argparse.Namespace, environment: dict[str, str], *, api_key: str
+) -> Phase:
     """The mix at the highest concurrency on the database ``migrate`` just made: no warm-up, no
     seed, no statistics; the mix fills the tables itself (``dataset.growing_mix``)."""
     from bench.dataset import growing_mix
@@ -101,13 +109,23 @@ def empty_database_phase(args: argparse.Namespace, environment: dict[str, str]) 
     try:
         print(f"{phase.name} at c={concurrency} for {phase.duration} s", flush=True)
         meter = CpuMeter(server_pid=server.pid, database=args.database)
-        run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter)
+        run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter, api_key=api_key)
     finally:
         stop_server(server)
         set_autovacuum(url=args.database, enabled=True)
     if analyzed := autoanalyzed_tables(args.database):
         raise SystemExit(f"autovacuum analyzed {analyzed} during the empty-database phase")
     return phase
+
+
+def bench_api_key() -> str:
+    """A key with the identify scope, as a shop's backend has; wrk sends it on every request
+    (none is sent with ``--api-keys off``)."""
+    from contacts.models import Scope
+    from contacts.services.api_keys import api_key_create
+
+    _, key = api_key_create(name="make bench", scopes=[Scope.IDENTIFY])
+    return key
 
 
 def main() -> None:
@@ -122,8 +140,11 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    api_key = bench_api_key() if args.api_keys == "required" else ""
     connection.close()
-    phases = [empty_database_phase(args, environment)] if args.empty_duration else []
+    phases = (
+        [empty_database_phase(args, environment, api_key=api_key)] if args.empty_duration else []
+    )
 
     started = time.monotonic()
     rows = seed(clusters=args.clusters)
@@ -148,7 +169,9 @@ def main() -> None:
         meter = CpuMeter(server_pid=server.pid, database=args.database)
         for phase, bodies in plan:
             print(f"{phase.name} at c={phase.concurrency} for {phase.duration} s", flush=True)
-            measured = run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter)
+            measured = run_wrk(
+                phase=phase, bodies=bodies, port=args.port, meter=meter, api_key=api_key
+            )
             if phase.name != "warm-up":
                 phases.append(measured)
     finally:

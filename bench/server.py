@@ -46,6 +46,7 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
+        "API_KEYS_REQUIRED": "true" if args.api_keys == "required" else "false",
     }
 
 

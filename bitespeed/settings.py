@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Its own APIKey model is unused (contacts.models.ApiKey adds scopes); the app holds the base.
+    "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -265,12 +267,23 @@ STORAGES = {
 # Largest request body the API reads, in bytes; larger bodies get 413.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=16_384)
 
+# --- Access ---------------------------------------------------------------------------------------
+
+# Whether every API call needs an API key (`Authorization: Api-Key <key>`). On by default, on every
+# deploy path; `make run` turns it off for its loopback server only (docs/api.md, "Access").
+API_KEYS_REQUIRED = env_bool("API_KEYS_REQUIRED", default=True)
+# How long a process trusts a key it verified before reading its row again: a revoked key keeps
+# working on a process for at most this long, and requests cost no extra round trip meanwhile.
+API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", default=10)
+
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["contacts.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "contacts.negotiation.JSONContentNegotiation",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # Every API view needs a key with its scope (contacts.permissions); the health checks and the
+    # API's own docs say so where they opt out.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["contacts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["contacts.permissions.HasScope"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "contacts.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -5,6 +5,9 @@ from rest_framework.negotiation import DefaultContentNegotiation
 
 from contacts.views import IdentifyView, LivenessView, ReadinessView
 
+# The API's description and its pages need no API key.
+PUBLIC = {"authentication_classes": [], "permission_classes": []}
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Both /identify/ and /identify answer: a redirect turns a POST into a GET for some clients.
@@ -12,16 +15,19 @@ urlpatterns = [
     # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),
-    # The schema is YAML by default and JSON with ?format=json, hence DRF's own negotiation.
+    # The schema is YAML by default and JSON with ?format=json, hence DRF's own negotiation. The
+    # schema and its pages are public: they describe the API and hold no customer's data.
     path(
         "api/schema/",
-        SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation),
+        SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation, **PUBLIC),
         name="schema",
     ),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema", **PUBLIC), name="docs"),
     path(
         "redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="contacts/redoc.html"),
+        SpectacularRedocView.as_view(
+            url_name="schema", template_name="contacts/redoc.html", **PUBLIC
+        ),
         name="redoc",
     ),
 ]

@@ -8,6 +8,8 @@ class ContactsConfig(AppConfig):
     verbose_name = "Identity reconciliation"
 
     def ready(self) -> None:
+        from contacts import system_checks  # noqa: F401  (registers the checks)
+
         connection_created.connect(_set_up_connection, dispatch_uid="contacts.set_up_connection")
 
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from rest_framework_api_key.models import AbstractAPIKey
 
 from contacts.normalize import EMAIL_MAX_LENGTH, PHONE_MAX_LENGTH
 
@@ -193,3 +194,28 @@ class ClusterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: #{self.contact_id} in cluster #{self.primary_id}"
+
+
+class Scope(models.TextChoices):
+    """What an API key may do. ``identify`` includes everything ``lookup`` may."""
+
+    IDENTIFY = "identify", "identify: POST /identify/ and the read endpoints"
+    LOOKUP = "lookup", "lookup: the read endpoints only"
+
+
+class ApiKey(AbstractAPIKey):
+    """A client's key (a shop's backend, an integration), stored as its SHA-512 hash.
+
+    The key is shown once, when it is made; ``prefix`` (its first 8 characters) names it in logs
+    and in the admin. ``last_used_at`` is written at most once a minute
+    (``contacts.services.api_keys``).
+    """
+
+    scopes = models.JSONField(
+        default=list, help_text="What the key may call: identify, lookup (docs/api.md)."
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"

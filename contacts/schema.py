@@ -6,14 +6,19 @@ real answer (the serializers, ``contacts.errors.api_error_body``), so none can d
 """
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 
 from contacts.errors import api_error_body
 from contacts.exceptions import ServiceUnavailable
 from contacts.health import READY, UNREACHABLE
+from contacts.models import Scope
 from contacts.parsers import PayloadTooLarge
+from contacts.permissions import API_KEY_REQUIRED, INVALID_API_KEY, scope_missing
 from contacts.rules import Outcome
 from contacts.serializers import (
     ErrorSerializer,
@@ -35,6 +40,24 @@ class IdentifierFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return IDENTIFIER_SCHEMAS[self.target.field_name]
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """``Authorization: Api-Key <key>``; Swagger UI's "Authorize" takes the whole value."""
+
+    target_class = "contacts.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": (
+                "`Api-Key <key>`, a key made by `python manage.py create_api_key` or in the admin. "
+                "Scopes: `identify` (POST /identify/ and every read), `lookup` (reads only)."
+            ),
+        }
 
 
 IDENTIFIER_SCHEMAS = {
@@ -80,6 +103,16 @@ def _error_example(status: int, summary: str, error: Exception) -> OpenApiExampl
         summary, response_only=True, status_codes=[str(status)], value=api_error_body(error)
     )
 
+
+ACCESS_EXAMPLES = [
+    _error_example(401, "No API key", exceptions.NotAuthenticated(**API_KEY_REQUIRED)),
+    _error_example(
+        401, "Unknown, revoked or expired key", exceptions.AuthenticationFailed(**INVALID_API_KEY)
+    ),
+    _error_example(
+        403, "Key without the scope", exceptions.PermissionDenied(**scope_missing(Scope.IDENTIFY))
+    ),
+]
 
 LORRAINE = _identity(1, ["lorraine@hillvalley.edu", "mcfly@hillvalley.edu"], ["123456"], [23])
 
@@ -135,6 +168,7 @@ IDENTIFY_EXAMPLES = [
     _error_example(415, "Not JSON", exceptions.UnsupportedMediaType("text/plain")),
     _error_example(429, "Over the rate limit", exceptions.Throttled(wait=1)),
     _error_example(503, "Database busy or unreachable", ServiceUnavailable()),
+    *ACCESS_EXAMPLES,
 ]
 
 
@@ -148,15 +182,18 @@ identify_schema = extend_schema(
         "Finds every contact that shares the email or the phone number, creates a primary or a "
         "secondary contact when the request brings something new, merges two identities that the "
         "request bridges (the older primary stays primary), and answers with the identity. "
-        "At least one of `email` and `phoneNumber` is required."
+        "At least one of `email` and `phoneNumber` is required. Scope: `identify`."
     ),
+    extensions={"x-required-scope": Scope.IDENTIFY.value},
     request=IdentifyRequestSerializer,
     responses={
         200: IdentityResponseSerializer,
         400: _error("Invalid input: the body names the problem; nothing was written."),
         413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
         415: _error("A `Content-Type` other than JSON."),
-        429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`); see `Retry-After`."),
+        401: _error("No API key, or one that is unknown, revoked or expired."),
+        403: _error("The API key lacks the `identify` scope."),
+        429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`, per key); see `Retry-After`."),
         503: _error("The database is busy or unreachable; nothing was written. `Retry-After`."),
     },
     examples=IDENTIFY_EXAMPLES,

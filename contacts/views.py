@@ -4,10 +4,10 @@ from rest_framework import status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from contacts.health import check_readiness
+from contacts.models import Scope
 from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
 from contacts.schema import identify_schema, liveness_schema, readiness_schema
@@ -20,21 +20,19 @@ from contacts.serializers import (
     represent,
 )
 from contacts.services.identify import contact_identify
+from contacts.throttling import PerClientRateThrottle
 
 
 class IdentifyView(APIView):
     """``POST /identify/``: link the email and/or phone number and answer with the identity.
 
-    JSON in and out, no authentication, whatever the project's defaults become: this is the hot
-    path of every checkout (bench/RESULTS.md).
+    JSON in and out; the hot path of every checkout (bench/RESULTS.md).
     """
 
     parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
-    authentication_classes = []
-    permission_classes = []
-
-    throttle_classes = [ScopedRateThrottle]
+    required_scope = Scope.IDENTIFY
+    throttle_classes = [PerClientRateThrottle]
     throttle_scope = "identify"
 
     @identify_schema
@@ -49,6 +47,9 @@ class IdentifyView(APIView):
 class LivenessView(APIView):
     """``GET /health/``: the process is up. Served for any host (``HealthCheckMiddleware``)."""
 
+    authentication_classes = []
+    permission_classes = []
+
     @liveness_schema
     def get(self, request: Request) -> Response:
         return Response(represent(LivenessSerializer, {"status": "ok"}))
@@ -56,6 +57,9 @@ class LivenessView(APIView):
 
 class ReadinessView(APIView):
     """``GET /health/ready/``: ``200`` when the database is reachable and migrated, else ``503``."""
+
+    authentication_classes = []
+    permission_classes = []
 
     @readiness_schema
     def get(self, request: Request) -> Response:

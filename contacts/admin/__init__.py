@@ -8,9 +8,10 @@ run outside any ``transaction.atomic``. Corrections need Django's change permiss
 soft deletes its delete permission; the view permission alone makes a read-only support role.
 
 One module per admin: ``contact.py`` (contacts and their corrections), ``cluster.py`` (the
-cluster pages), ``history.py`` (cluster events and link records); ``common.py`` what they share.
+cluster pages), ``history.py`` (cluster events and link records), ``api_key.py`` (the clients'
+API keys); ``common.py`` what they share.
 """
 
-from contacts.admin import cluster, contact, history
+from contacts.admin import api_key, cluster, contact, history
 
-__all__ = ["cluster", "contact", "history"]
+__all__ = ["api_key", "cluster", "contact", "history"]

@@ -5,7 +5,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +18,10 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from contacts.models import Contact, LinkPrecedence
+from contacts.authentication import verified_keys
+from contacts.models import Contact, LinkPrecedence, Scope
 from contacts.roles import support_roles_ensure
+from contacts.services.api_keys import api_key_create
 
 IdentifyCall = Callable[..., dict]
 
@@ -49,6 +51,31 @@ def _static_files_without_manifest(settings) -> None:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _api_keys_optional(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Most tests are about what the API does, not who may call it: they run with keys optional.
+    Tests of access (and the acceptance tests of /identify/) ask for ``api_keys_required``."""
+    if "api_keys_required" in request.fixturenames:
+        yield
+        return
+    with override_settings(API_KEYS_REQUIRED=False):
+        yield
+
+
+@pytest.fixture
+def api_keys_required(db) -> Iterator[Callable[..., str]]:
+    """Keys required, as in production; returns a factory of keys (``make_key(scopes=[...])``)."""
+    verified_keys.forget()
+
+    def make_key(*, scopes: Iterable[Scope] = (Scope.IDENTIFY,), **fields: object) -> str:
+        _, key = api_key_create(name=fields.pop("name", "shop backend"), scopes=scopes, **fields)
+        return key
+
+    with override_settings(API_KEYS_REQUIRED=True):
+        yield make_key
+    verified_keys.forget()
 
 
 @pytest.fixture

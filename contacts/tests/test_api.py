@@ -8,6 +8,14 @@ from contacts.tests.graph_model import assert_invariants
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _as_a_shops_backend(api_keys_required, api_client, client) -> None:
+    """Keys required, as in production, and every call sends a key with the identify scope."""
+    authorization = f"Api-Key {api_keys_required()}"
+    api_client.credentials(HTTP_AUTHORIZATION=authorization)
+    client.defaults["HTTP_AUTHORIZATION"] = authorization
+
+
 def contact(contact_id: int) -> Contact:
     return Contact.objects.get(id=contact_id)
 

@@ -6,6 +6,7 @@ import pytest
 from django.db import OperationalError
 
 from contacts.locking import LocksChanged
+from contacts.models import Scope
 
 LOCAL_URL = re.compile(r"^/(?!/)")
 
@@ -15,7 +16,7 @@ def test_the_schema_documents_identify_with_the_worked_examples(client):
 
     assert response.status_code == 200
     operation = response.json()["paths"]["/identify/"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "413", "415", "429", "503"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "413", "415", "429", "503"}
     assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
@@ -64,13 +65,15 @@ def test_swagger_ui_does_not_call_the_online_validator(client):
     assert '"validatorUrl": null' in client.get("/docs/").content.decode()
 
 
-def documented_examples(client, path: str, method: str) -> dict[str, dict]:
-    """The schema's response examples of one operation, by status."""
+def documented_examples(client, path: str, method: str) -> dict[str, list[dict]]:
+    """The schema's error examples of one operation, by status."""
     operation = client.get("/api/schema/", {"format": "json"}).json()["paths"][path][method]
     return {
-        status: example["value"]
+        status: [
+            example["value"]
+            for example in response["content"]["application/json"].get("examples", {}).values()
+        ]
         for status, response in operation["responses"].items()
-        for example in response["content"]["application/json"].get("examples", {}).values()
         if status != "200"
     }
 
@@ -115,7 +118,7 @@ def answer_over_the_rate(identify_rate, client):
 def test_each_error_example_of_identify_is_what_the_api_answers(
     client, settings, monkeypatch, identify_rate, status, answer
 ):
-    example = documented_examples(client, "/identify/", "post")[status]
+    [example] = documented_examples(client, "/identify/", "post")[status]
 
     response = answer(
         client=client, settings=settings, monkeypatch=monkeypatch, identify_rate=identify_rate
@@ -123,6 +126,30 @@ def test_each_error_example_of_identify_is_what_the_api_answers(
 
     assert str(response.status_code) == status
     assert response.json() == example
+
+
+@pytest.mark.parametrize(
+    ("status", "credentials"),
+    [("401", "none"), ("401", "unknown"), ("403", "lookup")],
+)
+def test_each_access_example_of_identify_is_what_the_api_answers(
+    client, api_keys_required, status, credentials
+):
+    examples = documented_examples(client, "/identify/", "post")[status]
+    keys = {
+        "none": None,
+        "unknown": "AbCdEfGh.not-the-secret",
+        "lookup": api_keys_required(scopes=[Scope.LOOKUP]),
+    }
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {keys[credentials]}"} if keys[credentials] else {}
+
+    response = client.post(
+        "/identify/", {"phoneNumber": "123456"}, content_type="application/json", **headers
+    )
+
+    assert str(response.status_code) == status
+    assert response.json() in examples
+    assert len(examples) == 2 if status == "401" else len(examples) == 1
 
 
 @pytest.mark.django_db

@@ -105,6 +105,7 @@ def start_server() -> Iterator[Callable[..., Server]]:
             "SECRET_KEY": "fault-suite",
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1",
+            "API_KEYS_REQUIRED": "false",
             "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
             "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
             "DB_APPLICATION_NAME": application_name,
