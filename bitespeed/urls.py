@@ -3,7 +3,13 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from contacts.views import IdentifyView, LivenessView, ReadinessView
+from contacts.views import (
+    IdentifyView,
+    IdentityDetailView,
+    IdentityLookupView,
+    LivenessView,
+    ReadinessView,
+)
 
 # The API's description and its pages need no API key.
 PUBLIC = {"authentication_classes": [], "permission_classes": []}
@@ -12,6 +18,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Both /identify/ and /identify answer: a redirect turns a POST into a GET for some clients.
     re_path(r"^identify/?$", IdentifyView.as_view(), name="identify"),
+    path("identities/lookup/", IdentityLookupView.as_view(), name="identity-lookup"),
+    path("identities/<int:contact_id>/", IdentityDetailView.as_view(), name="identity-detail"),
     # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),

@@ -59,3 +59,25 @@ class CorrectionError(ServiceError):
     status_code = 400
     default_detail = "The correction would leave a contact that breaks the rules."
     default_code = "invalid_correction"
+
+
+class IdentityNotFound(ServiceError):
+    """No live contact carries the identifiers (the lookup), or no such contact (the identity)."""
+
+    status_code = 404
+    default_detail = "No identity holds these identifiers."
+    default_code = "identity_not_found"
+
+
+class IdentitiesConflict(ServiceError):
+    """The identifiers of a lookup belong to two identities: ``/identify/`` would merge them."""
+
+    status_code = 409
+    default_code = "identities_conflict"
+
+    def __init__(self, *, email_primary_id: int, phone_primary_id: int) -> None:
+        super().__init__(
+            f"The email belongs to identity #{email_primary_id} and the phone number to "
+            f"identity #{phone_primary_id}; POST /identify/ would merge them."
+        )
+        self.primary_ids = (email_primary_id, phone_primary_id)

@@ -1,7 +1,8 @@
 """The rules of ``POST /identify/`` (SPEC §4) as a pure function over the rows of matched clusters.
 
 ``plan_identify`` decides what a request must write; ``contacts.services.identify`` takes the
-locks, applies the plan and builds the answer. Keeping the decision free of the ORM lets the
+locks and applies the plan; ``identity_from_rows`` builds the answer from a cluster's rows (for
+``/identify/`` and the read-only lookup alike). Keeping the decision free of the ORM lets the
 service re-plan cheaply after it has locked (see docs/concurrency.md) and lets tests check the rules
 directly.
 """
@@ -9,6 +10,7 @@ directly.
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from contacts.graph import NO_LINK, ContactGraph, elect_primaries
 from contacts.models import EventKind
@@ -245,4 +247,40 @@ def plan_import(*, graph: ContactGraph, rows: list[ImportRow]) -> ImportPlan:
             unchanged += 1
     return ImportPlan(
         first_position=first_position, contacts=contacts, links=links, unchanged=unchanged
+    )
+
+
+# ``ContactRow.age_key`` as a C-level key function.
+_BY_AGE = attrgetter("created_at", "id")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The consolidated identity of one cluster, as ``/identify/`` answers it (SPEC §4)."""
+
+    primary_id: int
+    emails: list[str]
+    phone_numbers: list[str]
+    secondary_ids: list[int]
+    outcome: Outcome
+
+
+def identity_from_rows(*, rows: list[ContactRow], primary_id: int, outcome: Outcome) -> Identity:
+    """Consolidate the live rows of one cluster: the primary's values first, then by age.
+
+    Written for clusters of thousands of rows: sorting by a C-level key and collecting values with
+    list comprehensions takes a fraction of the time of per-row Python calls.
+    """
+    ordered = sorted(rows, key=_BY_AGE)
+    primary = next(row for row in ordered if row.id == primary_id)
+    emails = dict.fromkeys([primary.email, *[row.email for row in ordered]])
+    phone_numbers = dict.fromkeys([primary.phone_number, *[row.phone_number for row in ordered]])
+    emails.pop(None, None)
+    phone_numbers.pop(None, None)
+    return Identity(
+        primary_id=primary_id,
+        emails=list(emails),
+        phone_numbers=list(phone_numbers),
+        secondary_ids=sorted([row.id for row in rows if row.id != primary_id]),
+        outcome=outcome,
     )

@@ -10,27 +10,27 @@ from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerFieldExtension,
 )
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 
 from contacts.errors import api_error_body
-from contacts.exceptions import ServiceUnavailable
+from contacts.exceptions import IdentitiesConflict, IdentityNotFound, ServiceUnavailable
 from contacts.health import READY, UNREACHABLE
 from contacts.models import Scope
 from contacts.parsers import PayloadTooLarge
 from contacts.permissions import API_KEY_REQUIRED, INVALID_API_KEY, scope_missing
-from contacts.rules import Outcome
+from contacts.rules import Identity, Outcome
 from contacts.serializers import (
     ErrorSerializer,
     IdentifierField,
     IdentifyRequestSerializer,
+    IdentityDetailSerializer,
     IdentityResponseSerializer,
     LivenessSerializer,
     NotReadySerializer,
     ReadinessSerializer,
     represent,
 )
-from contacts.services.identify import Identity
 
 
 class IdentifierFieldExtension(OpenApiSerializerFieldExtension):
@@ -231,4 +231,83 @@ readiness_schema = extend_schema(
             value=represent(NotReadySerializer, UNREACHABLE),
         ),
     ],
+)
+
+
+def _read_error_examples() -> list[OpenApiExample]:
+    return [
+        _error_example(401, "No API key", exceptions.NotAuthenticated(**API_KEY_REQUIRED)),
+        _error_example(
+            401,
+            "Unknown, revoked or expired key",
+            exceptions.AuthenticationFailed(**INVALID_API_KEY),
+        ),
+    ]
+
+
+lookup_schema = extend_schema(
+    summary="Find the identity of an email and/or phone number, without writing anything",
+    description=(
+        "The same body as `POST /identify/`, normalized the same way. Answers, in "
+        "`/identify/`'s shape, the identity that the identifiers already belong to; never "
+        "creates a contact or a link record. An identifier that no contact carries is left "
+        "out. Scope: `lookup` (or `identify`)."
+    ),
+    request=IdentifyRequestSerializer,
+    responses={
+        200: IdentityResponseSerializer,
+        400: _error("Invalid input: the body names the problem."),
+        401: _error("No API key, or one that is unknown, revoked or expired."),
+        404: _error("No contact carries these identifiers."),
+        409: _error("The email and the phone number belong to two identities."),
+        413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
+        415: _error("A `Content-Type` other than JSON."),
+        429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`, per key)."),
+        503: _error("The database is busy or unreachable. `Retry-After`."),
+    },
+    examples=[
+        OpenApiExample(
+            "known phone",
+            request_only=True,
+            value={"email": None, "phoneNumber": "123456"},
+        ),
+        OpenApiExample("lorraine", response_only=True, status_codes=["200"], value=LORRAINE),
+        _error_example(404, "Unknown identifiers", IdentityNotFound()),
+        _error_example(
+            409,
+            "Two identities",
+            IdentitiesConflict(email_primary_id=11, phone_primary_id=27),
+        ),
+        *_read_error_examples(),
+    ],
+    extensions={"x-required-scope": Scope.LOOKUP.value},
+)
+
+identity_detail_schema = extend_schema(
+    summary="An identity, why each contact belongs to it, and its history",
+    description=(
+        "For any contact id: the identity it belongs to now (a primary merged into another "
+        "identity answers with that one), each member with the reason it belongs (as the "
+        "admin's cluster page shows it), and the identity's history, newest first, 50 events a "
+        "page (`history.next` is the next page). Scope: `lookup` (or `identify`)."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "cursor", str, OpenApiParameter.QUERY, description="From `history.next`/`previous`."
+        )
+    ],
+    responses={
+        200: IdentityDetailSerializer,
+        401: _error("No API key, or one that is unknown, revoked or expired."),
+        404: _error("No such contact, or it is soft-deleted (`code` says which)."),
+    },
+    examples=[
+        _error_example(
+            404,
+            "Unknown contact",
+            IdentityNotFound("No contact #99.", code="contact_not_found"),
+        ),
+        *_read_error_examples(),
+    ],
+    extensions={"x-required-scope": Scope.LOOKUP.value},
 )

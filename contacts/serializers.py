@@ -8,8 +8,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from contacts.explain import Reason, Via
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 
 
@@ -79,10 +81,76 @@ class ContactSerializer(serializers.Serializer):
 
 
 class IdentityResponseSerializer(serializers.Serializer):
-    """The answer of ``POST /identify/``: an ``Identity`` (``contacts.services.identify``) under
+    """The answer of ``POST /identify/``: an ``Identity`` (``contacts.rules``) under
     ``contact``; both spellings of the primary id key are sent (SPEC §4)."""
 
     contact = ContactSerializer(source="*")
+
+
+class IdentifierSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["email", "phone"])
+    value = serializers.CharField()
+
+
+class LinkRecordSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    phoneNumber = serializers.CharField(source="phone_number")
+
+
+class ReasonSerializer(serializers.Serializer):
+    """Why a contact belongs (``contacts.explain.Reason``), as the admin's cluster page says it."""
+
+    via = serializers.ChoiceField(
+        choices=[via.value for via in Via],
+        help_text=(
+            "`primary`; `shared_identifier` with `contactId`; `link_record`: an earlier request "
+            "saw `identifier` together with one of `contactId`'s; `unreached`: links to repair."
+        ),
+    )
+    contactId = serializers.IntegerField(source="contact_id", allow_null=True)
+    identifier = serializers.SerializerMethodField()
+    linkRecord = LinkRecordSerializer(source="link", allow_null=True)
+
+    @extend_schema_field(IdentifierSerializer(allow_null=True))
+    def get_identifier(self, reason: Reason) -> dict | None:
+        if reason.identifier is None:
+            return None
+        kind, value = reason.identifier
+        return {"kind": kind, "value": value}
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="contact.id")
+    email = serializers.CharField(source="contact.email", allow_null=True)
+    phoneNumber = serializers.CharField(source="contact.phone_number", allow_null=True)
+    linkPrecedence = serializers.CharField(source="contact.link_precedence")
+    createdAt = serializers.DateTimeField(source="contact.created_at")
+    reason = ReasonSerializer()
+
+
+class HistoryEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    source = serializers.CharField()
+    contactId = serializers.IntegerField(source="contact_id")
+    primaryId = serializers.IntegerField(source="primary_id")
+    details = serializers.JSONField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next, older page; null at the end.")
+    previous = serializers.URLField(allow_null=True)
+    results = HistoryEventSerializer(many=True, help_text="Newest first.")
+
+
+class IdentityDetailSerializer(serializers.Serializer):
+    """``GET /identities/{id}/``: the identity as ``/identify/`` answers it, every member with why
+    it belongs, and one page of the identity's history."""
+
+    contact = ContactSerializer(source="identity")
+    contacts = MemberSerializer(many=True, source="members")
+    history = HistoryPageSerializer()
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,6 +1,7 @@
 """HTTP endpoints: thin shells over ``contacts.services`` and ``contacts.health``."""
 
 from rest_framework import status
+from rest_framework.pagination import CursorPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,9 +11,17 @@ from contacts.health import check_readiness
 from contacts.models import Scope
 from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
-from contacts.schema import identify_schema, liveness_schema, readiness_schema
+from contacts.schema import (
+    identify_schema,
+    identity_detail_schema,
+    liveness_schema,
+    lookup_schema,
+    readiness_schema,
+)
+from contacts.selectors.identities import cluster_history, identity_lookup, identity_of_contact
 from contacts.serializers import (
     IdentifyRequestSerializer,
+    IdentityDetailSerializer,
     IdentityResponseSerializer,
     LivenessSerializer,
     NotReadySerializer,
@@ -42,6 +51,63 @@ class IdentifyView(APIView):
         identity = contact_identify(**serializer.validated_data)
         annotate_request(outcome=identity.outcome)
         return Response(represent(IdentityResponseSerializer, identity))
+
+
+class IdentityLookupView(APIView):
+    """``POST /identities/lookup/``: the identity that already holds the identifiers; never writes.
+
+    The body is ``/identify/``'s (identifiers never travel in URLs, where proxies log them).
+    """
+
+    parser_classes = [BoundedJSONParser]
+    renderer_classes = [JSONRenderer]
+    required_scope = Scope.LOOKUP
+    throttle_classes = [PerClientRateThrottle]
+    throttle_scope = "identify"
+
+    @lookup_schema
+    def post(self, request: Request) -> Response:
+        serializer = IdentifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        identity = identity_lookup(**serializer.validated_data)
+        return Response(represent(IdentityResponseSerializer, identity))
+
+
+class HistoryPagination(CursorPagination):
+    """An identity's history, newest first, by cursor: pages stay stable while events arrive."""
+
+    ordering = "-id"
+    page_size = 50
+
+
+class IdentityDetailView(APIView):
+    """``GET /identities/{id}/``: the identity contact ``id`` belongs to now, each member with why
+    it belongs, and the identity's history."""
+
+    renderer_classes = [JSONRenderer]
+    required_scope = Scope.LOOKUP
+
+    @identity_detail_schema
+    def get(self, request: Request, contact_id: int) -> Response:
+        cluster = identity_of_contact(contact_id=contact_id)
+        member_ids = [member.id for member in cluster.members]
+        paginator = HistoryPagination()
+        events = paginator.paginate_queryset(
+            cluster_history(member_ids=member_ids), request, view=self
+        )
+        detail = {
+            "identity": cluster.identity,
+            "members": [
+                {"contact": contact, "reason": reason}
+                for contact, reason in cluster.explained_members
+            ],
+            "history": {
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "results": events,
+            },
+        }
+        return Response(represent(IdentityDetailSerializer, detail))
 
 
 class LivenessView(APIView):

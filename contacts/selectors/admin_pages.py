@@ -1,17 +1,17 @@
 """Reads for the support staff's admin pages: search, cluster summaries, a cluster's page, and
 what a soft delete or a restore would do."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.db.models import Aggregate, Count, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from contacts.explain import Reason, membership_reasons
 from contacts.graph import elect_primaries
 from contacts.models import LIVE, ClusterEvent, Contact, EventKind, IdentityLink
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 from contacts.rows import ContactRow
 from contacts.selectors.clusters import contact_states, neighbourhood_rows
+from contacts.selectors.identities import ClusterMembers, cluster_history, cluster_members
 
 BIGINT_MAX = 2**63 - 1
 
@@ -82,55 +82,26 @@ def clusters_with_summary(*, queryset: QuerySet) -> QuerySet:
 
 
 @dataclass(frozen=True)
-class ClusterDetail:
+class ClusterDetail(ClusterMembers):
     """Everything the cluster page shows: who is in a cluster, why, and how it came about."""
 
-    primary: Contact
-    members: list[Contact]
-    """Live contacts, the primary first, then oldest first."""
-    emails: list[str]
-    phone_numbers: list[str]
-    links: list[IdentityLink]
-    """Link records among the cluster's identifiers: requests that bridged two clusters."""
-    reasons: dict[int, Reason]
     events: list[ClusterEvent]
     """The history of every contact of the cluster, newest first."""
     deleted: list[Contact]
     """Soft-deleted contacts whose deletion the history of this cluster records."""
 
-    @property
-    def explained_members(self) -> list[tuple[Contact, Reason]]:
-        return [(member, self.reasons[member.id]) for member in self.members]
-
 
 def cluster_detail(*, primary_id: int) -> ClusterDetail:
     """The cluster led by the live primary ``primary_id``; raises ``Contact.DoesNotExist``."""
-    members = list(
-        Contact.live.filter(Q(id=primary_id) | Q(linked_id=primary_id)).order_by("created_at", "id")
-    )
-    primary = next((member for member in members if member.id == primary_id), None)
-    if primary is None or not primary.is_primary:
-        raise Contact.DoesNotExist(f"no live primary contact {primary_id}")
-    members = [primary, *(member for member in members if member.id != primary_id)]
-    emails = list(dict.fromkeys(member.email for member in members if member.email))
-    phone_numbers = list(
-        dict.fromkeys(member.phone_number for member in members if member.phone_number)
-    )
-    links = list(IdentityLink.objects.filter(email__in=emails, phone_number__in=phone_numbers))
-    member_ids = [member.id for member in members]
+    cluster = cluster_members(primary_id=primary_id)
     events = list(
-        ClusterEvent.objects.filter(Q(contact_id__in=member_ids) | Q(primary_id__in=member_ids))
+        cluster_history(member_ids=[member.id for member in cluster.members])
         .select_related("user")
         .order_by("-created_at", "-id")
     )
     deleted_ids = {event.contact_id for event in events if event.kind == EventKind.DELETED}
     return ClusterDetail(
-        primary=primary,
-        members=members,
-        emails=emails,
-        phone_numbers=phone_numbers,
-        links=links,
-        reasons=membership_reasons(contacts=members, links=links, primary_id=primary_id),
+        **{field.name: getattr(cluster, field.name) for field in fields(ClusterMembers)},
         events=events,
         deleted=list(Contact.objects.filter(id__in=deleted_ids, deleted_at__isnull=False)),
     )

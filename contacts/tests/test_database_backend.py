@@ -13,8 +13,8 @@ import pytest
 
 from contacts.db import backend
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
-from contacts.rules import IdentifyPlan, Outcome
-from contacts.services.identify import Identity, _plan, answer
+from contacts.rules import IdentifyPlan, Identity, Outcome
+from contacts.services.identify import _plan, answer
 
 pytestmark = pytest.mark.django_db
 
