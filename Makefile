@@ -39,11 +39,11 @@ install-dev: $(VENV)/.installed-dev
 migrate: install .env
 	$(BIN)/python manage.py migrate --noinput
 
-# The loopback development server answers without API keys, so that the README's curl examples
-# work as they are; every other way of starting the service requires them.
+# The loopback development server answers without API keys (unless API_KEYS_REQUIRED=true is given),
+# so that the README's curl examples work as they are; every other way of starting it requires them.
 run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	API_KEYS_REQUIRED=false $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) \
+	API_KEYS_REQUIRED=$${API_KEYS_REQUIRED:-false} $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) \
 		bitespeed.wsgi
 
 test: install-dev .env
