@@ -236,3 +236,26 @@ class TestDeployCheck:
         result = django_process("manage.py", "check", "--deploy", env={"DEBUG": "true"})
 
         assert "contacts.W001" not in result.stderr + result.stdout
+
+
+class TestScopesPerEndpoint:
+    @pytest.mark.parametrize(
+        ("scope", "expected"),
+        [
+            (Scope.IDENTIFY, {"identify": 200, "lookup": 200, "identity": 200}),
+            (Scope.LOOKUP, {"identify": 403, "lookup": 200, "identity": 200}),
+        ],
+    )
+    def test_each_scope_reaches_exactly_its_endpoints(
+        self, api_client, api_keys_required, make_contact, scope, expected
+    ):
+        contact = make_contact(email="lorraine@hillvalley.edu", phone="123456")
+        api_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_keys_required(scopes=[scope])}")
+
+        statuses = {
+            "identify": api_client.post("/identify/", BODY, format="json").status_code,
+            "lookup": api_client.post("/identities/lookup/", BODY, format="json").status_code,
+            "identity": api_client.get(f"/identities/{contact.id}/").status_code,
+        }
+
+        assert statuses == expected

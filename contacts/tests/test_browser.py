@@ -1,4 +1,5 @@
-"""End to end in a real headless Chromium: a support person undoes a wrong merge from the admin.
+"""End to end in a real headless Chromium: a support person undoes a wrong merge from the admin,
+and a developer calls the API from its docs with a key.
 
 Drives Debian's ``chromium`` through Playwright (no browser download) against a live server, and
 saves a screenshot of every step in ``artifacts/browser/``. Outside CI the test is skipped when
@@ -88,4 +89,40 @@ def test_support_finds_a_cluster_and_undoes_a_wrong_merge(
         expect(rows).to_have_count(2)
         expect(page.locator("#result_list")).to_contain_text("george@example.com")
         snap(page, "5-two-clusters")
+        browser.close()
+
+
+def test_swagger_ui_authorizes_with_an_api_key_and_calls_identify(
+    live_server, api_keys_required, monkeypatch
+):
+    """The API docs' "Authorize" takes ``Api-Key <key>`` and "Try it out" then succeeds."""
+    assert CHROMIUM is not None, "CI=true but chromium is not installed: .ci/run installs it"
+    key = api_keys_required(name="swagger")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{live_server.url}/docs/")
+        operation = page.locator("#operations-identify-identify_create")
+        operation.locator(".opblock-summary").click()
+        operation.get_by_role("button", name="Try it out").click()
+        operation.get_by_role("button", name="Execute").click()
+        expect(
+            operation.locator(".live-responses-table tr.response .response-col_status")
+        ).to_contain_text("401")
+        snap(page, "6-swagger-without-key")
+
+        page.locator(".auth-wrapper .authorize").click()
+        page.locator(".auth-container input").fill(f"Api-Key {key}")
+        page.locator(".auth-btn-wrapper .authorize").click()
+        page.locator(".auth-btn-wrapper .btn-done").click()
+        operation.get_by_role("button", name="Execute").click()
+
+        expect(
+            operation.locator(".live-responses-table tr.response .response-col_status")
+        ).to_contain_text("200")
+        expect(operation.locator(".live-responses-table")).to_contain_text("primaryContactId")
+        snap(page, "7-swagger-with-key")
         browser.close()
