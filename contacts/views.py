@@ -32,17 +32,23 @@ from contacts.services.identify import contact_identify
 from contacts.throttling import PerClientRateThrottle
 
 
-class IdentifyView(APIView):
+class IdentifiersView(APIView):
+    """A view that takes an email and/or phone number in a bounded JSON body, under the
+    ``/identify/`` rate limit (per API key)."""
+
+    parser_classes = [BoundedJSONParser]
+    renderer_classes = [JSONRenderer]
+    throttle_classes = [PerClientRateThrottle]
+    throttle_scope = "identify"
+
+
+class IdentifyView(IdentifiersView):
     """``POST /identify/``: link the email and/or phone number and answer with the identity.
 
     JSON in and out; the hot path of every checkout (bench/RESULTS.md).
     """
 
-    parser_classes = [BoundedJSONParser]
-    renderer_classes = [JSONRenderer]
     required_scope = Scope.IDENTIFY
-    throttle_classes = [PerClientRateThrottle]
-    throttle_scope = "identify"
 
     @identify_schema
     def post(self, request: Request) -> Response:
@@ -53,17 +59,13 @@ class IdentifyView(APIView):
         return Response(represent(IdentityResponseSerializer, identity))
 
 
-class IdentityLookupView(APIView):
+class IdentityLookupView(IdentifiersView):
     """``POST /identities/lookup/``: the identity that already holds the identifiers; never writes.
 
     The body is ``/identify/``'s (identifiers never travel in URLs, where proxies log them).
     """
 
-    parser_classes = [BoundedJSONParser]
-    renderer_classes = [JSONRenderer]
     required_scope = Scope.LOOKUP
-    throttle_classes = [PerClientRateThrottle]
-    throttle_scope = "identify"
 
     @lookup_schema
     def post(self, request: Request) -> Response:
