@@ -1,12 +1,18 @@
 """Middleware of the service: the per-request log line, and health checks for any host."""
 
+import io
 import logging
 import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import BadRequest
+from django.core.handlers.wsgi import LimitedStream
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from contacts.errors import ADMIN_PREFIX, api_error_body
+from contacts.parsers import PayloadTooLarge
 from contacts.request_log import REQUEST_ID_HEADER, request_context, request_id_from
 from contacts.views import LivenessView, ReadinessView
 
@@ -73,3 +79,69 @@ class HealthCheckMiddleware:
             return self.get_response(request)
         # Django's handler renders DRF's responses after the middleware; this one bypasses it.
         return view(request).render()
+
+
+class BoundedBodyMiddleware:
+    """The API's request bodies, whatever the framing, within ``API_MAX_BODY_BYTES``.
+
+    A declared ``Content-Length`` over the cap is answered ``413`` before anything is read (reading
+    it would hold a thread while the client sends, or claims to). A chunked body
+    (``Transfer-Encoding: chunked``, no ``Content-Length``), which Django reads as empty, is read
+    here up to the cap and handed on as a body of known length, so that the API parses it as any
+    other. The admin's forms keep Django's own limits.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(ADMIN_PREFIX):
+            return self.get_response(request)
+        limit = settings.API_MAX_BODY_BYTES
+        if _declared_length(request) > limit:
+            return _too_large(limit)
+        if _is_chunked(request):
+            body = request.META["wsgi.input"].read(limit + 1)
+            if len(body) > limit:
+                return _too_large(limit)
+            # Django has no public way to replace a request's stream; this is the one it reads.
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            request._stream = LimitedStream(io.BytesIO(body), len(body))
+        return self.get_response(request)
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    """A chunked body the server decoded and ended (gunicorn sets ``wsgi.input_terminated``)."""
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return "chunked" in encoding and bool(request.META.get("wsgi.input_terminated"))
+
+
+def _too_large(limit: int) -> HttpResponse:
+    error = PayloadTooLarge(limit=limit)
+    return JsonResponse(api_error_body(error), status=error.status_code)
+
+
+class NulInQueryMiddleware:
+    """A NUL character in the path or the query string is ``400``.
+
+    PostgreSQL text cannot hold NUL, so an object id, list filter, search or cursor holding one
+    would fail in the database as a ``500``; no valid URL of the admin or the API contains one.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any(
+            "\x00" in name or any("\x00" in value for value in values)
+            for name, values in request.GET.lists()
+        ):
+            raise BadRequest("NUL character in the query string")
+        return self.get_response(request)

@@ -16,6 +16,10 @@ PHONE_MAX_DIGITS = 20
 # A leading "+" and the digits: the longest value stored in ``Contact.phone_number``.
 PHONE_MAX_LENGTH = PHONE_MAX_DIGITS + 1
 
+# Contact ids are PostgreSQL bigints; a longer number names no contact.
+MAX_CONTACT_ID = 2**63 - 1
+_CONTACT_ID = re.compile(r"[0-9]{1,19}")
+
 _PHONE_SEPARATORS = str.maketrans("", "", " -.()")
 _PHONE_PATTERN = re.compile(rf"\+?[0-9]{{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}}")
 _validate_email = EmailValidator()
@@ -75,3 +79,14 @@ def normalize_phone_number(value: object) -> str | None:
             "leading '+'; spaces, '-', '.', '(' and ')' are ignored."
         )
     return phone_number
+
+
+def parse_contact_id(value: str) -> int | None:
+    """A contact id typed or sent as text (a search, a URL, a form), or ``None`` if it cannot be
+    one: ASCII digits only (``"²".isdigit()`` is true, and ``int()`` refuses it) and within the
+    column's range."""
+    text = value.strip()
+    if not _CONTACT_ID.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= MAX_CONTACT_ID else None

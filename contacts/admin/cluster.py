@@ -14,6 +14,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
 )
 from contacts.models import Cluster, Contact
+from contacts.normalize import parse_contact_id
 from contacts.selectors.admin_pages import (
     cluster_detail,
     cluster_ids_matching,
@@ -84,11 +85,12 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
         """
         if not self.has_view_permission(request):
             raise PermissionDenied
-        if not object_id.isdigit():
+        contact_id = parse_contact_id(object_id)
+        if contact_id is None:
             raise Http404
-        cluster = Cluster.objects.filter(pk=object_id).first()
+        cluster = Cluster.objects.filter(pk=contact_id).first()
         if cluster is None:
-            contact = get_object_or_404(Contact.live, pk=object_id)
+            contact = get_object_or_404(Contact.live, pk=contact_id)
             self.message_user(
                 request,
                 f"#{contact.id} is no longer a primary: this is the cluster it belongs to now.",

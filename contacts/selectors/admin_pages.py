@@ -8,12 +8,15 @@ from django.db.models.functions import Coalesce
 
 from contacts.graph import elect_primaries
 from contacts.models import LIVE, ClusterEvent, Contact, EventKind, IdentityLink
-from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
+from contacts.normalize import (
+    InvalidIdentifier,
+    normalize_email,
+    normalize_phone_number,
+    parse_contact_id,
+)
 from contacts.rows import ContactRow
 from contacts.selectors.clusters import contact_states, neighbourhood_rows
 from contacts.selectors.identities import ClusterMembers, cluster_history, cluster_members
-
-BIGINT_MAX = 2**63 - 1
 
 
 def contact_search_filter(*, term: str) -> Q:
@@ -25,8 +28,8 @@ def contact_search_filter(*, term: str) -> Q:
     """
     text = term.strip()
     condition = Q(pk__in=[])
-    if text.isdigit() and int(text) <= BIGINT_MAX:
-        condition |= Q(id=int(text))
+    if (contact_id := parse_contact_id(text)) is not None:
+        condition |= Q(id=contact_id)
     return condition | (LIVE & identifier_search_filter(term=text))
 
 

@@ -12,11 +12,9 @@ from contacts.db import backend
 from contacts.exceptions import IdentitiesConflict, IdentityNotFound
 from contacts.explain import Reason, membership_reasons
 from contacts.models import ClusterEvent, Contact, IdentityLink
+from contacts.normalize import MAX_CONTACT_ID
 from contacts.rows import ContactRow
 from contacts.rules import Identity, Outcome, identity_from_rows
-
-# Contact ids are PostgreSQL bigints: a larger number in a URL names no contact.
-MAX_CONTACT_ID = 2**63 - 1
 
 
 def identity_lookup(*, email: str | None, phone_number: str | None) -> Identity:

@@ -354,3 +354,37 @@ def test_malformed_http_is_answered_in_json(server):
 
     assert head.startswith(b"HTTP/1.1 400")
     assert json.loads(body)["code"] == "bad_request"
+
+
+def test_a_chunked_request_is_served_by_gunicorn(server):
+    body = json.dumps({"email": "chunked@example.com", "phoneNumber": "5550100"}).encode()
+    chunks = b"".join(
+        f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:10], body[10:])
+    )
+    raw = socket.create_connection((server.url_host, server.port), timeout=5)
+    raw.sendall(
+        b"POST /identify/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunks + b"0\r\n\r\n"
+    )
+
+    head, _, answer = raw.makefile("rb").read().partition(b"\r\n\r\n")
+    raw.close()
+
+    assert head.startswith(b"HTTP/1.1 200"), head + answer
+    assert json.loads(answer)["contact"]["emails"] == ["chunked@example.com"]
+
+
+def test_a_declared_body_over_the_cap_is_413_at_once_over_http(server):
+    raw = socket.create_connection((server.url_host, server.port), timeout=5)
+    started = time.monotonic()
+    raw.sendall(
+        b"POST /identify/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10000000\r\nConnection: close\r\n\r\n{}"
+    )
+
+    head, _, answer = raw.makefile("rb").read().partition(b"\r\n\r\n")
+    raw.close()
+
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(answer)["code"] == "payload_too_large"
+    assert time.monotonic() - started < 2
