@@ -242,7 +242,10 @@ AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", default=0) or None
+# Staff stay signed in to the admin for a working day by default, not Django's two weeks.
+SESSION_COOKIE_AGE = env_int("ADMIN_SESSION_HOURS", default=8) * 3600
+# The lockout counts per client behind NUM_PROXIES proxies, as the API's rate limit does.
+AXES_CLIENT_IP_CALLABLE = "contacts.client_address.client_address"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -270,6 +273,11 @@ STORAGES = {
 # Largest request body the API reads, in bytes; larger bodies get 413.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=16_384)
 
+# How many proxies stand in front of the service: the rate limit and the admin's login lockout count
+# per client address, taken that many entries from the end of X-Forwarded-For (0: the connecting
+# address; contacts.client_address).
+NUM_PROXIES = env_int("NUM_PROXIES", default=0)
+
 # --- Access ---------------------------------------------------------------------------------------
 
 # Whether every API call needs an API key (`Authorization: Api-Key <key>`). On by default, on every
@@ -293,9 +301,7 @@ REST_FRAMEWORK = {
     # Optional rate limit of /identify/ per client, e.g. "600/min"; unset means no limit.
     # https://www.django-rest-framework.org/api-guide/throttling/
     "DEFAULT_THROTTLE_RATES": {"identify": os.environ.get("IDENTIFY_RATE_LIMIT") or None},
-    # How many proxies stand in front of the service: the rate limit counts per client address,
-    # taken that many entries from the end of X-Forwarded-For (0: the connecting address).
-    "NUM_PROXIES": env_int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html

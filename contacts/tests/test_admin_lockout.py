@@ -63,3 +63,45 @@ def test_a_success_resets_the_count(staff_user, settings):
 def test_weak_staff_passwords_are_refused(staff_user, weak):
     with pytest.raises(ValidationError):
         validate_password(weak, user=staff_user)
+
+
+class TestBehindAProxy:
+    PROXY = "10.0.0.2"
+
+    def from_client(self, address: str) -> Client:
+        """A browser at ``address`` whose requests reach the service through the proxy."""
+        return Client(REMOTE_ADDR=self.PROXY, HTTP_X_FORWARDED_FOR=f"{address}")
+
+    def test_failures_from_many_clients_do_not_lock_out_another(self, staff_user, settings):
+        settings.NUM_PROXIES = 1
+        for number in range(settings.AXES_FAILURE_LIMIT):
+            log_in(self.from_client(f"203.0.113.{number}"), password="guess")
+
+        owner = self.from_client("198.51.100.1")
+
+        assert log_in(owner, password=PASSWORD).status_code == 302
+
+    def test_failures_from_one_client_lock_out_that_client(self, staff_user, settings):
+        settings.NUM_PROXIES = 1
+        attacker = self.from_client("203.0.113.7")
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            log_in(attacker, password="guess")
+
+        assert log_in(attacker, password=PASSWORD).status_code == 429
+
+    def test_a_forged_address_left_of_the_proxys_entry_does_not_help(self, staff_user, settings):
+        settings.NUM_PROXIES = 1
+        for number in range(settings.AXES_FAILURE_LIMIT):
+            forged = Client(
+                REMOTE_ADDR=self.PROXY, HTTP_X_FORWARDED_FOR=f"192.0.2.{number}, 203.0.113.7"
+            )
+            log_in(forged, password="guess")
+
+        assert log_in(self.from_client("203.0.113.7"), password=PASSWORD).status_code == 429
+
+
+def test_a_staff_session_lasts_a_working_day(staff_user, settings):
+    client = Client()
+    log_in(client, password=PASSWORD)
+
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE == 8 * 3600

@@ -59,3 +59,20 @@ def test_without_a_rate_there_is_no_limit(client, identify_rate):
     statuses = {post_raw(client, b'{"phoneNumber": "123456"}').status_code for _ in range(30)}
 
     assert statuses == {200}
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_budget(client, identify_rate, settings):
+    settings.NUM_PROXIES = 1
+    identify_rate("1/minute")
+
+    def post_from(address: str) -> int:
+        return client.post(
+            "/identify/",
+            {"phoneNumber": "123456"},
+            content_type="application/json",
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.9, {address}",
+        ).status_code
+
+    assert [post_from("203.0.113.1"), post_from("203.0.113.1")] == [200, 429]
+    assert post_from("203.0.113.2") == 200
