@@ -96,7 +96,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     # After the Host check: a declared body over the API's cap is 413 unread; chunked bodies read.
     "contacts.middleware.BoundedBodyMiddleware",
-    "contacts.middleware.NulInQueryMiddleware",
+    "contacts.middleware.AdminNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -128,17 +128,20 @@ def _too_large(limit: int) -> HttpResponse:
     return JsonResponse(api_error_body(error), status=error.status_code)
 
 
-class NulInQueryMiddleware:
-    """A NUL character in the path or the query string is ``400``.
+class AdminNulMiddleware:
+    """A NUL character in an admin page's path or query string is ``400``.
 
-    PostgreSQL text cannot hold NUL, so an object id, list filter, search or cursor holding one
-    would fail in the database as a ``500``; no valid URL of the admin or the API contains one.
+    PostgreSQL text cannot hold NUL, so an object id, list filter or search holding one would fail
+    in the database as a ``500``; no valid admin URL contains one. (The API reads no query value
+    into a statement: its cursors are decoded first, and its ids are digits.)
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(ADMIN_PREFIX):
+            return self.get_response(request)
         if "\x00" in request.path or any(
             "\x00" in name or any("\x00" in value for value in values)
             for name, values in request.GET.lists()

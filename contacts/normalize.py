@@ -81,10 +81,10 @@ def normalize_phone_number(value: object) -> str | None:
     return phone_number
 
 
-def parse_contact_id(value: str) -> int | None:
-    """A contact id typed or sent as text (a search, a URL, a form), or ``None`` if it cannot be
-    one: ASCII digits only (``"²".isdigit()`` is true, and ``int()`` refuses it) and within the
-    column's range."""
+def parse_row_id(value: str) -> int | None:
+    """A contact's or an event's id typed or sent as text (a search, a URL, a form, a cursor), or
+    ``None`` if it cannot be one: ASCII digits only (``"²".isdigit()`` is true, and ``int()``
+    refuses it) and within the bigint columns' range."""
     text = value.strip()
     if not _CONTACT_ID.fullmatch(text):
         return None

@@ -1,7 +1,8 @@
 """HTTP endpoints: thin shells over ``contacts.services`` and ``contacts.health``."""
 
 from rest_framework import status
-from rest_framework.pagination import CursorPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -9,6 +10,7 @@ from rest_framework.views import APIView
 
 from contacts.health import check_readiness
 from contacts.models import Scope
+from contacts.normalize import parse_row_id
 from contacts.parsers import BoundedJSONParser
 from contacts.request_log import annotate_request
 from contacts.schema import (
@@ -80,6 +82,15 @@ class HistoryPagination(CursorPagination):
 
     ordering = "-id"
     page_size = 50
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        """DRF's cursor, refused as invalid when its position is no event id: DRF would pass any
+        text on to the id filter, where it fails as a ``500``."""
+        cursor = super().decode_cursor(request)
+        position = cursor.position if cursor is not None else None
+        if position is not None and parse_row_id(position) is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 class IdentityDetailView(APIView):

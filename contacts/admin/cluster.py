@@ -14,7 +14,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
 )
 from contacts.models import Cluster, Contact
-from contacts.normalize import parse_contact_id
+from contacts.normalize import parse_row_id
 from contacts.selectors.admin_pages import (
     cluster_detail,
     cluster_ids_matching,
@@ -85,7 +85,7 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
         """
         if not self.has_view_permission(request):
             raise PermissionDenied
-        contact_id = parse_contact_id(object_id)
+        contact_id = parse_row_id(object_id)
         if contact_id is None:
             raise Http404
         cluster = Cluster.objects.filter(pk=contact_id).first()

@@ -24,7 +24,7 @@ from contacts.admin.common import (
 from contacts.exceptions import CorrectionError
 from contacts.forms import ContactIdentifiersForm
 from contacts.models import LIVE, Contact
-from contacts.normalize import parse_contact_id
+from contacts.normalize import parse_row_id
 from contacts.selectors.admin_pages import (
     contact_search_filter,
     contacts_with_cluster_size,
@@ -185,7 +185,7 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
         ids = (
             request.POST.getlist("ids") if request.method == "POST" else request.GET.getlist("ids")
         )
-        parsed = (parse_contact_id(contact_id) for contact_id in ids)
+        parsed = (parse_row_id(contact_id) for contact_id in ids)
         return self.get_queryset(request).filter(pk__in=[i for i in parsed if i is not None])
 
     def _correction_view(

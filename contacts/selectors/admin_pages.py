@@ -12,7 +12,7 @@ from contacts.normalize import (
     InvalidIdentifier,
     normalize_email,
     normalize_phone_number,
-    parse_contact_id,
+    parse_row_id,
 )
 from contacts.rows import ContactRow
 from contacts.selectors.clusters import contact_states, neighbourhood_rows
@@ -28,7 +28,7 @@ def contact_search_filter(*, term: str) -> Q:
     """
     text = term.strip()
     condition = Q(pk__in=[])
-    if (contact_id := parse_contact_id(text)) is not None:
+    if (contact_id := parse_row_id(text)) is not None:
         condition |= Q(id=contact_id)
     return condition | (LIVE & identifier_search_filter(term=text))
 

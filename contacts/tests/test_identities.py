@@ -1,6 +1,8 @@
 """The read endpoints (docs/api.md): ``POST /identities/lookup/`` finds an identity and writes
 nothing; ``GET /identities/{id}/`` explains one identity and pages through its history."""
 
+import base64
+
 import pytest
 from django.db import connection
 
@@ -203,6 +205,18 @@ class TestIdentityDetail:
         assert ids == sorted(ids, reverse=True)
         assert len(set(ids)) == 60
         assert reader.get(f"/identities/{primary_id}/?cursor=nonsense").status_code == 404
+
+    @pytest.mark.parametrize(
+        "decoded", ["p=abc", "p=%00", "r=1&p=x", "p=99999999999999999999999", "o=-1"]
+    )
+    def test_a_forged_cursor_is_404_not_a_crash(self, reader, make_contact, decoded):
+        contact = make_contact(email="a@example.com")
+        cursor = base64.b64encode(decoded.encode()).decode()
+
+        response = reader.get(f"/identities/{contact.id}/", {"cursor": cursor})
+
+        assert response.status_code == 404
+        assert response.json()["detail"] == "Invalid cursor"
 
     def test_a_call_without_a_key_is_401(self, api_client, api_keys_required, make_contact):
         contact = make_contact(email="a@example.com")
