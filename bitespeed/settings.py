@@ -218,7 +218,9 @@ if HTTPS:
 
 # --- Caches ---------------------------------------------------------------------------------------
 # REDIS_URL shares the cache (and so the rate limit's counters) between workers and machines;
-# without it each worker process counts on its own.
+# without it each worker process counts on its own, and allows its share of the limit: the limit
+# divided by the number of gunicorn workers (contacts.throttling).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", default=2)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {

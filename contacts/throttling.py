@@ -1,7 +1,16 @@
-"""Rate limits counted per API key when the request has one, per client address otherwise."""
+"""Rate limits counted per API key when the request has one, per client address otherwise.
+
+Each client's count for the current window is one cache counter, incremented atomically
+(``INCR`` in Redis, a lock in process memory) and expiring with its window: DRF's own throttles
+read a list, append and write it back, so concurrent requests can all pass. With ``REDIS_URL`` the
+counters are shared by every worker and machine; without it each worker process counts alone
+and allows its share of the limit (the limit divided by ``WEB_CONCURRENCY``), so that one
+machine never exceeds it.
+"""
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from rest_framework.throttling import ScopedRateThrottle
 
 from contacts.client_address import client_address
@@ -12,8 +21,37 @@ if TYPE_CHECKING:
 
 
 class PerClientRateThrottle(ScopedRateThrottle):
+    wait_seconds: float = 0.0
+
     def get_cache_key(self, request: "Request", view: "APIView") -> str:
         ident = (
             f"key-{request.auth.prefix}" if request.auth is not None else client_address(request)
         )
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: "Request", view: "APIView") -> bool:
+        self.scope = getattr(view, self.scope_attr, None)
+        self.rate = self.get_rate() if self.scope else None
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        now = self.timer()
+        window = int(now // self.duration)
+        key = f"{self.get_cache_key(request, view)}:{window}"
+        self.cache.add(key, 0, timeout=self.duration + 1)
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # the window's counter expired between add and incr
+            self.cache.add(key, 1, timeout=self.duration + 1)
+            count = 1
+        self.wait_seconds = (window + 1) * self.duration - now
+        return count <= self.allowed_per_counter()
+
+    def allowed_per_counter(self) -> int:
+        """The whole limit on a shared Redis; a worker's share of it in process memory."""
+        if settings.REDIS_URL:
+            return self.num_requests
+        return max(1, self.num_requests // settings.WEB_CONCURRENCY)
+
+    def wait(self) -> float:
+        return self.wait_seconds

@@ -203,8 +203,10 @@ def bridged_customers(make_contact) -> tuple[Contact, Contact, Contact]:
 
 
 @pytest.fixture
-def identify_rate(monkeypatch):
-    """Set the /identify/ rate; DRF copies its rates into the throttle class at import."""
+def identify_rate(monkeypatch, settings):
+    """Set the /identify/ rate; DRF copies its rates into the throttle class at import. The test
+    process is one worker, so it allows the whole rate (``contacts.throttling``)."""
+    settings.WEB_CONCURRENCY = 1
     cache.clear()
 
     def set_rate(rate: str | None) -> None:

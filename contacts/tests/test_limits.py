@@ -1,8 +1,12 @@
 """Limits of the API: a cap on the body size (413) and an optional rate limit (429), as JSON."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.core.cache import cache
+from django.test import Client
 
 from contacts.models import Contact
 
@@ -76,3 +80,44 @@ def test_behind_a_proxy_each_client_address_has_its_own_budget(client, identify_
 
     assert [post_from("203.0.113.1"), post_from("203.0.113.1")] == [200, 429]
     assert post_from("203.0.113.2") == 200
+
+
+def test_without_redis_each_worker_allows_its_share_of_the_rate(client, identify_rate, settings):
+    identify_rate("4/minute")
+    settings.WEB_CONCURRENCY = 2
+
+    statuses = [post_raw(client, b'{"phoneNumber": "123456"}').status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
+@pytest.fixture
+def shared_redis(settings):
+    """The cache on the machine's Redis (database 15), as ``REDIS_URL`` makes it."""
+    settings.REDIS_URL = "redis://127.0.0.1:6379/15"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+        }
+    }
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_on_redis_concurrent_requests_never_exceed_the_rate(identify_rate, shared_redis):
+    """Threads with clients of their own, as workers on several machines would be: the shared
+    counter is incremented atomically, so exactly the rate passes. (The body is refused after the
+    rate check, so the requests need no database.)"""
+    identify_rate("5/minute")
+    start = threading.Barrier(12)
+
+    def send(_: int) -> int:
+        start.wait()
+        return post_raw(Client(), b"{}").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(send, range(12)))
+
+    assert sorted(statuses) == [400] * 5 + [429] * 7
