@@ -104,11 +104,16 @@ def _error_example(status: int, summary: str, error: Exception) -> OpenApiExampl
     )
 
 
-ACCESS_EXAMPLES = [
+# Every operation that needs a key answers these; /identify/ also refuses a key without its scope.
+UNAUTHENTICATED = "No API key, or one that is unknown, revoked or expired."
+UNAUTHENTICATED_EXAMPLES = [
     _error_example(401, "No API key", exceptions.NotAuthenticated(**API_KEY_REQUIRED)),
     _error_example(
         401, "Unknown, revoked or expired key", exceptions.AuthenticationFailed(**INVALID_API_KEY)
     ),
+]
+ACCESS_EXAMPLES = [
+    *UNAUTHENTICATED_EXAMPLES,
     _error_example(
         403, "Key without the scope", exceptions.PermissionDenied(**scope_missing(Scope.IDENTIFY))
     ),
@@ -191,7 +196,7 @@ identify_schema = extend_schema(
         400: _error("Invalid input: the body names the problem; nothing was written."),
         413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
         415: _error("A `Content-Type` other than JSON."),
-        401: _error("No API key, or one that is unknown, revoked or expired."),
+        401: _error(UNAUTHENTICATED),
         403: _error("The API key lacks the `identify` scope."),
         429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`, per key); see `Retry-After`."),
         503: _error("The database is busy or unreachable; nothing was written. `Retry-After`."),
@@ -234,17 +239,6 @@ readiness_schema = extend_schema(
 )
 
 
-def _read_error_examples() -> list[OpenApiExample]:
-    return [
-        _error_example(401, "No API key", exceptions.NotAuthenticated(**API_KEY_REQUIRED)),
-        _error_example(
-            401,
-            "Unknown, revoked or expired key",
-            exceptions.AuthenticationFailed(**INVALID_API_KEY),
-        ),
-    ]
-
-
 lookup_schema = extend_schema(
     summary="Find the identity of an email and/or phone number, without writing anything",
     description=(
@@ -257,7 +251,7 @@ lookup_schema = extend_schema(
     responses={
         200: IdentityResponseSerializer,
         400: _error("Invalid input: the body names the problem."),
-        401: _error("No API key, or one that is unknown, revoked or expired."),
+        401: _error(UNAUTHENTICATED),
         404: _error("No contact carries these identifiers."),
         409: _error("The email and the phone number belong to two identities."),
         413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
@@ -278,7 +272,7 @@ lookup_schema = extend_schema(
             "Two identities",
             IdentitiesConflict(email_primary_id=11, phone_primary_id=27),
         ),
-        *_read_error_examples(),
+        *UNAUTHENTICATED_EXAMPLES,
     ],
     extensions={"x-required-scope": Scope.LOOKUP.value},
 )
@@ -298,7 +292,7 @@ identity_detail_schema = extend_schema(
     ],
     responses={
         200: IdentityDetailSerializer,
-        401: _error("No API key, or one that is unknown, revoked or expired."),
+        401: _error(UNAUTHENTICATED),
         404: _error("No such contact, or it is soft-deleted (`code` says which)."),
     },
     examples=[
@@ -307,7 +301,7 @@ identity_detail_schema = extend_schema(
             "Unknown contact",
             IdentityNotFound("No contact #99.", code="contact_not_found"),
         ),
-        *_read_error_examples(),
+        *UNAUTHENTICATED_EXAMPLES,
     ],
     extensions={"x-required-scope": Scope.LOOKUP.value},
 )
