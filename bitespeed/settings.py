@@ -199,6 +199,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # reports a deadlock or a serialization failure) before the request fails. See docs/concurrency.md.
 IDENTIFY_MAX_ATTEMPTS = env_int("IDENTIFY_MAX_ATTEMPTS", default=10)
 
+# --- Identifiers ----------------------------------------------------------------------------------
+
+# A region code (ISO 3166, e.g. "IN", "DE"): phone numbers valid in its numbering plan are stored
+# in E.164, so "098765 43210" and "+91 98765 43210" are one identity (contacts.normalize). Changing
+# it changes canonical forms: run `manage.py reconcile` afterwards (docs/operations.md).
+PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "").strip().upper()
+if PHONE_DEFAULT_REGION:
+    import phonenumbers
+
+    if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(
+            f"PHONE_DEFAULT_REGION={PHONE_DEFAULT_REGION!r} is not a region code phonenumbers "
+            "knows (two letters, e.g. IN, US, DE)."
+        )
+
 # --- HTTPS behind a proxy -------------------------------------------------------------------------
 # Platforms terminate TLS at their proxy and forward plain HTTP with X-Forwarded-Proto. HTTPS=true
 # trusts that header and turns on the redirect, secure cookies and HSTS; it defaults to on where a

@@ -36,6 +36,7 @@ class EventKind(models.TextChoices):
     DELETED = "deleted", "Contact soft-deleted"
     RESTORED = "restored", "Contact restored"
     REPAIRED = "repaired", "Links repaired"
+    CANONICALIZED = "canonicalized", "Identifiers canonicalized"
 
 
 class LiveContactManager(models.Manager["Contact"]):

@@ -13,6 +13,7 @@ from contacts.normalize import (
     normalize_email,
     normalize_phone_number,
     parse_row_id,
+    without_invisible,
 )
 from contacts.rows import ContactRow
 from contacts.selectors.clusters import contact_states, neighbourhood_rows
@@ -34,11 +35,16 @@ def contact_search_filter(*, term: str) -> Q:
 
 
 def identifier_search_filter(*, term: str) -> Q:
-    """Contacts or link records whose email or phone number is ``term`` as the API stores it."""
+    """Contacts or link records whose email or phone number is ``term`` as the API stores it.
+
+    Invisible characters are dropped rather than refused: a value pasted from a ticket or a
+    spreadsheet often carries one, and no stored value does.
+    """
     condition = Q(pk__in=[])
+    visible = without_invisible(term)
     for normalize, field in ((normalize_email, "email"), (normalize_phone_number, "phone_number")):
         try:
-            value = normalize(term)
+            value = normalize(visible)
         except InvalidIdentifier:
             continue
         if value is not None:

@@ -3,7 +3,12 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.db.models import Q
+
 from contacts.graph import ContactGraph, identifier_nodes
+from contacts.models import Contact, IdentityLink
+from contacts.normalize import INTERNATIONAL_PREFIX, canonical_identifiers
 from contacts.rules import (
     plan_relinks,
 )
@@ -108,3 +113,49 @@ def scope_check(
             for change in changes
         ],
     )
+
+
+def _maybe_not_canonical() -> Q:
+    """Rows whose values an earlier version may have stored in another form: non-ASCII emails
+    (NFC, IDNA, invisible characters), punycode domains, the ``00`` prefix, and national numbers
+    when ``PHONE_DEFAULT_REGION`` is set. Lower-casing and separators were always applied."""
+    condition = (
+        Q(email__regex=r"[^\x01-\x7f]")
+        | Q(email__contains="xn--")
+        | Q(phone_number__startswith=INTERNATIONAL_PREFIX)
+    )
+    if settings.PHONE_DEFAULT_REGION:
+        condition |= Q(phone_number__isnull=False) & ~Q(phone_number__startswith="+")
+    return condition
+
+
+def _is_canonical(email: str | None, phone_number: str | None) -> bool:
+    return canonical_identifiers(email=email, phone_number=phone_number) == (email, phone_number)
+
+
+def not_canonical_contact_ids(*, chunk_size: int) -> list[int]:
+    """Contacts to bring to canonical form (``services.corrections.identifiers_canonicalize``).
+
+    Every contact, live or soft-deleted, whose stored email or phone number differs from its
+    canonical form, and for each link record that does, the live contacts carrying its values
+    (the correction rewrites the link records around the contacts it canonicalizes). Reads only.
+    """
+    ids = [
+        contact_id
+        for contact_id, email, phone_number in Contact.objects.filter(_maybe_not_canonical())
+        .values_list("id", "email", "phone_number")
+        .iterator(chunk_size=chunk_size)
+        if not _is_canonical(email, phone_number)
+    ]
+    links = [
+        (email, phone_number)
+        for email, phone_number in IdentityLink.objects.filter(_maybe_not_canonical()).values_list(
+            "email", "phone_number"
+        )
+        if not _is_canonical(email, phone_number)
+    ]
+    for email, phone_number in links:
+        ids += Contact.live.filter(Q(email=email) | Q(phone_number=phone_number)).values_list(
+            "id", flat=True
+        )[:1]
+    return sorted(set(ids))

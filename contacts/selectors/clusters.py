@@ -81,7 +81,7 @@ def neighbourhood_rows(
 
     Starting from the clusters rooted at ``root_ids`` and the contacts carrying ``nodes``, follows
     shared identifiers and link records until nothing new is reached; returns the contacts and the
-    link records among their identifiers. What a correction must reconcile (SPEC §3).
+    link records touching their identifiers or ``nodes``: what a correction must reconcile (§3).
     """
     roots, reached = set(root_ids), set(nodes)
     while True:
@@ -102,7 +102,7 @@ def neighbourhood_rows(
         }
         links = list(
             IdentityLink.objects.filter(
-                _nodes_filter(row_nodes, email_field="email", phone_field="phone_number")
+                _nodes_filter(row_nodes | reached, email_field="email", phone_field="phone_number")
             ).values_list("email", "phone_number")
         )
         link_nodes = {

@@ -24,7 +24,7 @@ from contacts.rules import (
     plan_import,
 )
 from contacts.selectors.checks import Progress, Relink, contact_graph_load, no_progress
-from contacts.services.corrections import clusters_reconcile
+from contacts.services.corrections import clusters_reconcile, identifiers_canonicalize
 
 
 def relinks_repair(
@@ -54,6 +54,20 @@ def relinks_repair(
     if batch:
         repair(batch)
     return relinked
+
+
+def identifiers_repair(
+    *, contact_ids: Sequence[int], batch_size: int, progress: Progress = no_progress
+) -> int:
+    """Bring these contacts (``selectors.checks.not_canonical_contact_ids``) to canonical form,
+    ``batch_size`` a transaction, merging what now matches; returns how many changed."""
+    changed = 0
+    for start in range(0, len(contact_ids), batch_size):
+        batch = contact_ids[start : start + batch_size]
+        result = identifiers_canonicalize(contact_ids=batch, source=Source.COMMAND)
+        changed += len(result.changed_ids)
+        progress(len(batch))
+    return changed
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ transaction that takes the same locks as ``/identify/`` (docs/concurrency.md).
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -19,9 +19,11 @@ from contacts.models import (
     ClusterEvent,
     Contact,
     EventKind,
+    IdentityLink,
     LinkPrecedence,
     Source,
 )
+from contacts.normalize import canonical_identifiers
 from contacts.rows import ContactRow, ContactState
 from contacts.rules import (
     ClusterChange,
@@ -45,6 +47,10 @@ class Correction:
     deleted: bool | None = None
 
 
+LinkPair = tuple[str, str]
+"""A link record's email and phone number."""
+
+
 @dataclass(frozen=True)
 class ReconcilePlan:
     """A correction of some contacts and the relinks it causes, read and decided under the locks.
@@ -59,6 +65,8 @@ class ReconcilePlan:
     elected: dict[int, int]
     changes: list[LinkChange]
     new_identifiers: list[tuple[str, str]]
+    link_rewrites: dict[LinkPair, LinkPair] = field(default_factory=dict)
+    """Link records whose values change (a canonicalization): stored pair -> new pair."""
 
     @property
     def locked_ids(self) -> set[int]:
@@ -73,6 +81,8 @@ class ReconcileResult:
     relinked_ids: list[int]
     clusters: list[ClusterChange]
     primary_ids: list[int]
+    changed_ids: list[int] = field(default_factory=list)
+    """The corrected contacts whose values or state changed."""
 
 
 def contact_edit(
@@ -115,6 +125,23 @@ def contacts_restore(
     """Bring soft-deleted contacts back, all in one transaction; they rejoin (and may merge) the
     clusters they link. Live contacts are left as they are."""
     correction = Correction(kind=EventKind.RESTORED, deleted=False)
+    return _correct(contact_ids=list(contact_ids), correction=correction, user=user, source=source)
+
+
+def identifiers_canonicalize(
+    *,
+    contact_ids: Iterable[int],
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.COMMAND,
+) -> ReconcileResult:
+    """Bring these contacts' stored values, and the link records around them, to the canonical
+    form ``contacts.normalize`` gives new values; merge the clusters that now share one.
+
+    For rows stored before a normalization rule existed (or before ``PHONE_DEFAULT_REGION``
+    changed): one transaction under the locks of any correction, one history event per changed
+    contact (its values before and after) and one per merge.
+    """
+    correction = Correction(kind=EventKind.CANONICALIZED)
     return _correct(contact_ids=list(contact_ids), correction=correction, user=user, source=source)
 
 
@@ -168,16 +195,24 @@ def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -
     states = contact_states(contact_ids=contact_ids)
     targets = states if correction else []
     corrected = [_corrected_state(target, correction) for target in targets]
+    canonicalizing = correction is not None and _canonicalizes(correction)
     nodes = {node for state in [*states, *corrected] for node in state.nodes}
-    rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
+    while True:
+        rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
+        link_rewrites = _link_rewrites(links) if canonicalizing else {}
+        rewritten_nodes = {node for pair in link_rewrites.values() for node in _pair_nodes(pair)}
+        if rewritten_nodes <= nodes:
+            break
+        nodes |= rewritten_nodes
     corrected_ids = {state.id for state in corrected}
     after = [row for row in rows if row.id not in corrected_ids]
     after += [state.row for state in corrected if state.deleted_at is None]
-    elected, changes = plan_relinks(rows=after, links=links)
+    links_after = list(dict.fromkeys(link_rewrites.get(link, link) for link in links))
+    elected, changes = plan_relinks(rows=after, links=links_after)
     present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
-    new_identifiers = list(
-        dict.fromkeys(node for state in corrected for node in state.nodes if node not in present)
-    )
+    brought = [node for state in corrected for node in state.nodes]
+    brought += [node for pair in link_rewrites.values() for node in _pair_nodes(pair)]
+    new_identifiers = list(dict.fromkeys(node for node in brought if node not in present))
     return ReconcilePlan(
         targets=targets,
         corrected=corrected,
@@ -185,12 +220,36 @@ def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -
         elected=elected,
         changes=changes,
         new_identifiers=new_identifiers,
+        link_rewrites=link_rewrites,
     )
+
+
+def _canonicalizes(correction: Correction) -> bool:
+    return correction.kind is EventKind.CANONICALIZED
+
+
+def _pair_nodes(pair: LinkPair) -> tuple[tuple[str, str], tuple[str, str]]:
+    email, phone_number = pair
+    return ("email", email), ("phone", phone_number)
+
+
+def _link_rewrites(links: list[LinkPair]) -> dict[LinkPair, LinkPair]:
+    rewrites = {}
+    for email, phone_number in links:
+        canonical = canonical_identifiers(email=email, phone_number=phone_number)
+        if canonical != (email, phone_number):
+            rewrites[email, phone_number] = canonical
+    return rewrites
 
 
 def _corrected_state(state: ContactState, correction: Correction) -> ContactState:
     if correction.kind is EventKind.EDITED:
         return replace(state, email=correction.email, phone_number=correction.phone_number)
+    if _canonicalizes(correction):
+        email, phone_number = canonical_identifiers(
+            email=state.email, phone_number=state.phone_number
+        )
+        return replace(state, email=email, phone_number=phone_number)
     return replace(state, deleted_at=timezone.now() if correction.deleted else None)
 
 
@@ -224,15 +283,32 @@ def _apply_correction(
                 user=user,
             )
         )
+    _link_rewrites_apply(plan.link_rewrites)
     clusters = relinks_apply(
-        rows=plan.rows, elected=plan.elected, changes=plan.changes, source=source, user=user
+        rows=plan.rows,
+        elected=plan.elected,
+        changes=plan.changes,
+        source=source,
+        user=user,
+        repair=correction is None and source == Source.COMMAND,
     )
     ClusterEvent.objects.bulk_create(events)
     return ReconcileResult(
         relinked_ids=sorted(change.contact_id for change in plan.changes),
         clusters=clusters,
         primary_ids=sorted(set(plan.elected.values())),
+        changed_ids=sorted(event.contact_id for event in events),
     )
+
+
+def _link_rewrites_apply(rewrites: dict[LinkPair, LinkPair]) -> None:
+    """Give link records their new values; one whose new pair is already stored goes."""
+    for (email, phone_number), (new_email, new_phone_number) in rewrites.items():
+        stored = IdentityLink.objects.filter(email=email, phone_number=phone_number)
+        if IdentityLink.objects.filter(email=new_email, phone_number=new_phone_number).exists():
+            stored.delete()
+        else:
+            stored.update(email=new_email, phone_number=new_phone_number)
 
 
 def _differs(before: ContactState, after: ContactState) -> bool:
@@ -250,8 +326,10 @@ def relinks_apply(
     changes: list[LinkChange],
     source: Source,
     user: AbstractBaseUser | None = None,
+    repair: bool = False,
 ) -> list[ClusterChange]:
-    """Write link changes (an UPDATE per new primary) and their history, under held locks."""
+    """Write link changes (an UPDATE per new primary) and their history, under held locks;
+    ``repair`` records every change as a repair (``reconcile`` fixing links that differ)."""
     targets: dict[int | None, list[int]] = {}
     for change in changes:
         targets.setdefault(change.linked_id, []).append(change.contact_id)
@@ -260,9 +338,7 @@ def relinks_apply(
         Contact.objects.filter(id__in=contact_ids).update(
             linked_id=linked_id, link_precedence=precedence, updated_at=Now()
         )
-    clusters = describe_relinks(
-        rows=rows, elected=elected, changes=changes, repair=source == Source.COMMAND
-    )
+    clusters = describe_relinks(rows=rows, elected=elected, changes=changes, repair=repair)
     ClusterEvent.objects.bulk_create(
         ClusterEvent(
             kind=cluster.kind,

@@ -1,4 +1,5 @@
-"""``manage.py reconcile``: rebuild the identity graph from stored rows, fix the links (SPEC §6)."""
+"""``manage.py reconcile``: bring stored identifiers to canonical form, rebuild the identity graph
+from stored rows, fix the links (SPEC §6)."""
 
 import time
 
@@ -8,14 +9,21 @@ from tqdm import tqdm
 from contacts.db import backend
 from contacts.models import Contact
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
-from contacts.selectors.checks import GraphCheck, Relink, graph_check, scope_check
-from contacts.services.bulk import relinks_repair
+from contacts.selectors.checks import (
+    GraphCheck,
+    Relink,
+    graph_check,
+    not_canonical_contact_ids,
+    scope_check,
+)
+from contacts.services.bulk import identifiers_repair, relinks_repair
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the identity graph from stored contacts and link records, and fix every contact "
-        "whose link differs; safe while the API serves traffic."
+        "Bring stored emails and phone numbers to the canonical form new values get, rebuild the "
+        "identity graph from stored contacts and link records, and fix every contact whose link "
+        "differs; safe while the API serves traffic."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -23,7 +31,10 @@ class Command(BaseCommand):
         mode.add_argument(
             "--check",
             action="store_true",
-            help="Only report the contacts whose link differs; exit with status 1 if any does.",
+            help=(
+                "Only report the contacts whose identifiers are not canonical or whose link "
+                "differs; exit with status 1 if any is."
+            ),
         )
         mode.add_argument(
             "--dry-run", action="store_true", help="Print what would change, change nothing."
@@ -52,6 +63,7 @@ class Command(BaseCommand):
 
     def _reconcile(self, options: dict) -> None:
         started = time.monotonic()
+        canonicalized = self._canonicalize(options)
         check = self._check(options)
         for relink in check.relinks:
             self.stdout.write(describe(relink))
@@ -66,8 +78,29 @@ class Command(BaseCommand):
             f"{len(check.relinks)} differ, {len(changed)} changed "
             f"in {time.monotonic() - started:.1f} s."
         )
-        if options["check"] and check.relinks:
-            raise CommandError(f"{len(check.relinks)} contacts differ from the graph", returncode=1)
+        if options["check"] and (check.relinks or canonicalized):
+            raise CommandError(
+                f"{canonicalized} contacts not in canonical form, "
+                f"{len(check.relinks)} contacts differ from the graph",
+                returncode=1,
+            )
+
+    def _canonicalize(self, options: dict) -> int:
+        """Over the whole table (not a scope): the contacts whose stored identifiers differ from
+        their canonical form, brought to it unless checking; returns how many there are."""
+        if any(options[scope] is not None for scope in ("contact", "email", "phone")):
+            return 0
+        contact_ids = not_canonical_contact_ids(chunk_size=options["chunk_size"])
+        for contact_id in contact_ids:
+            self.stdout.write(f"contact #{contact_id}: identifiers not in canonical form")
+        if not contact_ids or options["check"] or options["dry_run"]:
+            return len(contact_ids)
+        with self._progress(options, total=len(contact_ids), desc="canonical form") as bar:
+            changed = identifiers_repair(
+                contact_ids=contact_ids, batch_size=options["batch_size"], progress=bar.update
+            )
+        self.stdout.write(f"{changed} contacts brought to canonical form.")
+        return len(contact_ids)
 
     def _check(self, options: dict) -> GraphCheck:
         if options["contact"] is None and options["email"] is None and options["phone"] is None:
