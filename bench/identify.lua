@@ -1,7 +1,9 @@
 -- wrk script: POST /identify/ with bodies read from a file, one JSON body per line.
--- Usage: wrk ... -s bench/identify.lua http://127.0.0.1:PORT -- BODIES_FILE THREADS API_KEY
+-- Usage: wrk ... -s bench/identify.lua http://127.0.0.1:PORT -- BODIES_FILE THREADS API_KEYS
 -- Thread t sends lines t, t + THREADS, t + 2 * THREADS, ... in order, so every body is sent once
--- (until a thread runs out and starts its share over). The summary is printed as one JSON line.
+-- (until a thread runs out and starts its share over). API_KEYS is a comma-separated list (or
+-- empty): requests take the keys in turn, as many shops' backends would. The summary is printed
+-- as one JSON line.
 
 local threads = {}
 local next_id = 0
@@ -13,7 +15,7 @@ function setup(thread)
 end
 
 function init(args)
-  local path, count, key = args[1], tonumber(args[2]), args[3]
+  local path, count, keys = args[1], tonumber(args[2]), args[3] or ""
   bodies = {}
   local line_number = 0
   for line in io.lines(path) do
@@ -25,14 +27,20 @@ function init(args)
   position = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  if key ~= nil and key ~= "" then
-    wrk.headers["Authorization"] = "Api-Key " .. key
+  shops = {}
+  for key in string.gmatch(keys, "[^,]+") do
+    shops[#shops + 1] = {["Content-Type"] = "application/json", ["Authorization"] = "Api-Key " .. key}
   end
+  shop = thread_id
 end
 
 function request()
   position = position % #bodies + 1
-  return wrk.format(nil, "/identify/", nil, bodies[position])
+  if #shops == 0 then
+    return wrk.format(nil, "/identify/", nil, bodies[position])
+  end
+  shop = shop % #shops + 1
+  return wrk.format(nil, "/identify/", shops[shop], bodies[position])
 end
 
 function done(summary, latency, requests)

@@ -13,6 +13,8 @@ from bench.paths import OUT, ROOT
 
 LUA = ROOT / "bench" / "identify.lua"
 WRK_THREADS = 2
+# Shops calling the service, each with its own API key: requests take the keys in turn.
+SHOPS = 64
 # The name of the phase on the freshly migrated database (bench.run), which the report looks for.
 EMPTY_PHASE = "mix, empty db"
 
@@ -40,7 +42,9 @@ class Phase:
     postgres_cpu_ms_per_request: float = 0.0
 
 
-def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter, api_key: str) -> Phase:
+def run_wrk(
+    *, phase: Phase, bodies: Path, port: int, meter: CpuMeter, api_keys: list[str]
+) -> Phase:
     threads = min(WRK_THREADS, phase.concurrency)
     command = [
         shutil.which("wrk") or "wrk",
@@ -53,7 +57,7 @@ def run_wrk(*, phase: Phase, bodies: Path, port: int, meter: CpuMeter, api_key: 
         "--",
         str(bodies),
         str(threads),
-        api_key,
+        ",".join(api_keys),
     ]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     meter.reset()

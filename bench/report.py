@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from bench.load import EMPTY_PHASE, WRK_THREADS, Phase
+from bench.load import EMPTY_PHASE, SHOPS, WRK_THREADS, Phase
 from bench.paths import OUT, ROOT
 from bench.server import SERVER_LOG
 
@@ -129,7 +129,8 @@ def print_report(
     print(
         f"gunicorn --config gunicorn.conf.py: GUNICORN_WORKER_CLASS={args.worker_class} "
         f"WEB_CONCURRENCY={args.workers} GUNICORN_THREADS={args.threads} "
-        f"API_KEYS_REQUIRED={args.api_keys == 'required'}; log lines in "
+        f"API_KEYS_REQUIRED={args.api_keys == 'required'} ({SHOPS} shops' keys in turn); "
+        "log lines in "
         f"{SERVER_LOG.relative_to(ROOT)}; wrk {WRK_THREADS} threads\n"
     )
     header = (

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from bench.cpu import CpuMeter
-from bench.load import EMPTY_PHASE, WRK_THREADS, Phase, run_wrk, write_bodies
+from bench.load import EMPTY_PHASE, SHOPS, WRK_THREADS, Phase, run_wrk, write_bodies
 from bench.paths import OUT
 from bench.report import integrity_problems, machine, print_report, replay
 from bench.server import (
@@ -94,7 +94,7 @@ def autoanalyzed_tables(url: str) -> list[str]:
 
 
 def empty_database_phase(
-    args: argparse.Namespace, environment: dict[str, str], *, api_key: str
+    args: argparse.Namespace, environment: dict[str, str], *, api_keys: list[str]
 ) -> Phase:
     """The mix at the highest concurrency on the database ``migrate`` just made: no warm-up, no
     seed, no statistics; the mix fills the tables itself (``dataset.growing_mix``)."""
@@ -109,7 +109,7 @@ def empty_database_phase(
     try:
         print(f"{phase.name} at c={concurrency} for {phase.duration} s", flush=True)
         meter = CpuMeter(server_pid=server.pid, database=args.database)
-        run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter, api_key=api_key)
+        run_wrk(phase=phase, bodies=bodies, port=args.port, meter=meter, api_keys=api_keys)
     finally:
         stop_server(server)
         set_autovacuum(url=args.database, enabled=True)
@@ -118,14 +118,17 @@ def empty_database_phase(
     return phase
 
 
-def bench_api_key() -> str:
-    """A key with the identify scope, as a shop's backend has; wrk sends it on every request
-    (none is sent with ``--api-keys off``)."""
+def bench_api_keys() -> list[str]:
+    """One key with the identify scope per shop, as each shop's backend has; wrk sends them in
+    turn (none with ``--api-keys off``). Many shops share the service: one shop alone at the
+    benchmark's rate would be held to the default per-key rate limit (bitespeed/settings.py)."""
     from contacts.models import Scope
     from contacts.services.api_keys import api_key_create
 
-    _, key = api_key_create(name="make bench", scopes=[Scope.IDENTIFY])
-    return key
+    return [
+        api_key_create(name=f"make bench shop {shop}", scopes=[Scope.IDENTIFY])[1]
+        for shop in range(SHOPS)
+    ]
 
 
 def main() -> None:
@@ -140,10 +143,10 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    api_key = bench_api_key() if args.api_keys == "required" else ""
+    api_keys = bench_api_keys() if args.api_keys == "required" else []
     connection.close()
     phases = (
-        [empty_database_phase(args, environment, api_key=api_key)] if args.empty_duration else []
+        [empty_database_phase(args, environment, api_keys=api_keys)] if args.empty_duration else []
     )
 
     started = time.monotonic()
@@ -170,7 +173,7 @@ def main() -> None:
         for phase, bodies in plan:
             print(f"{phase.name} at c={phase.concurrency} for {phase.duration} s", flush=True)
             measured = run_wrk(
-                phase=phase, bodies=bodies, port=args.port, meter=meter, api_key=api_key
+                phase=phase, bodies=bodies, port=args.port, meter=meter, api_keys=api_keys
             )
             if phase.name != "warm-up":
                 phases.append(measured)

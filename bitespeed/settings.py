@@ -6,6 +6,7 @@ overriding variables that are already set; ``.env.example`` lists every variable
 """
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -304,6 +305,22 @@ API_KEYS_REQUIRED = env_bool("API_KEYS_REQUIRED", default=True)
 # working on a process for at most this long, and requests cost no extra round trip meanwhile.
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", default=10)
 
+# The /identify/ rate limit, per API key (per client address for calls without one): a runaway
+# client of one shop must not take the service from the others. On by default wherever keys are
+# required, well above one shop's checkouts (a burst of a few thousand in a minute passes);
+# none by default on the loopback development server that runs without keys. "off" turns it off.
+# Without REDIS_URL each worker enforces its share (contacts.throttling).
+IDENTIFY_RATE_LIMIT = os.environ.get(
+    "IDENTIFY_RATE_LIMIT", "6000/min" if API_KEYS_REQUIRED else "off"
+).strip()
+if IDENTIFY_RATE_LIMIT.lower() in ("", "off"):
+    IDENTIFY_RATE_LIMIT = None
+elif not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", IDENTIFY_RATE_LIMIT):
+    raise ImproperlyConfigured(
+        f"IDENTIFY_RATE_LIMIT={IDENTIFY_RATE_LIMIT!r}: give requests per period, such as "
+        "6000/min, 100/s, 50000/hour or 1000000/day, or off."
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["contacts.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -317,7 +334,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Optional rate limit of /identify/ per client, e.g. "600/min"; unset means no limit.
     # https://www.django-rest-framework.org/api-guide/throttling/
-    "DEFAULT_THROTTLE_RATES": {"identify": os.environ.get("IDENTIFY_RATE_LIMIT") or None},
+    "DEFAULT_THROTTLE_RATES": {"identify": IDENTIFY_RATE_LIMIT},
     "NUM_PROXIES": NUM_PROXIES,
 }
 

@@ -202,6 +202,13 @@ def bridged_customers(make_contact) -> tuple[Contact, Contact, Contact]:
     return lorraine, bridge, george
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limit(monkeypatch) -> None:
+    """No rate limit unless a test sets one (``identify_rate``): the suite sends thousands of
+    requests a minute from one address, over the default limit."""
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "identify", None)
+
+
 @pytest.fixture
 def identify_rate(monkeypatch, settings):
     """Set the /identify/ rate; DRF copies its rates into the throttle class at import. The test

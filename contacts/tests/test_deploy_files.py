@@ -13,6 +13,12 @@ START = "gunicorn --config gunicorn.conf.py bitespeed.wsgi"
 MIGRATE = "python manage.py migrate --noinput"
 
 
+def render_services() -> dict[str, dict]:
+    """The Blueprint's services by type."""
+    services = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
+    return {service["type"]: service for service in services}
+
+
 def procfile() -> dict[str, str]:
     lines = (ROOT / "Procfile").read_text().splitlines()
     return dict(line.split(": ", 1) for line in lines if line.strip())
@@ -20,7 +26,7 @@ def procfile() -> dict[str, str]:
 
 def test_every_platform_starts_gunicorn_with_the_config_and_migrates_first():
     railway = json.loads((ROOT / "railway.json").read_text())["deploy"]
-    [render] = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
+    render = render_services()["web"]
 
     assert procfile() == {"release": MIGRATE, "web": START}
     assert railway["startCommand"] == START
@@ -32,9 +38,21 @@ def test_every_platform_starts_gunicorn_with_the_config_and_migrates_first():
 
 def test_platform_health_checks_probe_readiness():
     railway = json.loads((ROOT / "railway.json").read_text())["deploy"]
-    [render] = yaml.safe_load((ROOT / "render.yaml").read_text())["services"]
+    render = render_services()["web"]
 
     assert railway["healthcheckPath"] == render["healthCheckPath"] == reverse("health-ready")
+
+
+def test_the_render_blueprint_shares_a_private_key_value_store_for_the_rate_limit():
+    services = render_services()
+    [redis_url] = [env for env in services["web"]["envVars"] if env["key"] == "REDIS_URL"]
+
+    assert redis_url["fromService"] == {
+        "type": "keyvalue",
+        "name": services["keyvalue"]["name"],
+        "property": "connectionString",
+    }
+    assert services["keyvalue"]["ipAllowList"] == []
 
 
 def test_the_image_runs_the_same_start_command_and_collects_static_files():

@@ -121,3 +121,34 @@ def test_on_redis_concurrent_requests_never_exceed_the_rate(identify_rate, share
         statuses = list(pool.map(send, range(12)))
 
     assert sorted(statuses) == [400] * 5 + [429] * 7
+
+
+PRINT_RATE = (
+    "-c",
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['identify'])",
+)
+
+
+@pytest.mark.parametrize(
+    ("environment", "rate"),
+    [
+        ({"API_KEYS_REQUIRED": None, "IDENTIFY_RATE_LIMIT": None}, "6000/min"),
+        ({"API_KEYS_REQUIRED": "false", "IDENTIFY_RATE_LIMIT": None}, "None"),
+        ({"API_KEYS_REQUIRED": None, "IDENTIFY_RATE_LIMIT": "off"}, "None"),
+        ({"API_KEYS_REQUIRED": "false", "IDENTIFY_RATE_LIMIT": "100/s"}, "100/s"),
+    ],
+    ids=["production-default", "keys-off-default", "turned-off", "set"],
+)
+def test_the_default_rate_limits_every_server_that_requires_keys(django_process, environment, rate):
+    result = django_process(*PRINT_RATE, env=environment)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == rate
+
+
+def test_a_malformed_rate_stops_the_settings_from_loading(django_process):
+    result = django_process(*PRINT_RATE, env={"IDENTIFY_RATE_LIMIT": "lots"})
+
+    assert result.returncode != 0
+    assert "IDENTIFY_RATE_LIMIT='lots'" in result.stderr
