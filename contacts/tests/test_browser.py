@@ -1,9 +1,11 @@
 """End to end in a real headless Chromium: a support person undoes a wrong merge from the admin,
-and a developer calls the API from its docs with a key.
+a developer calls the API from its docs with a key, and every admin and docs page renders under the
+Content-Security-Policy.
 
 Drives Debian's ``chromium`` through Playwright (no browser download) against a live server, and
-saves a screenshot of every step in ``artifacts/browser/``. Outside CI the test is skipped when
-Chromium is missing; with ``CI=true`` it fails instead, since ``.ci/run`` installs it.
+saves a screenshot of every step in ``artifacts/browser/``. Every test fails on any violation of
+the policy the browser reports, on any page it visited. Outside CI the tests are skipped when
+Chromium is missing; with ``CI=true`` they fail instead, since ``.ci/run`` installs it.
 """
 
 import os
@@ -14,7 +16,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Page, expect, sync_playwright
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.test import Client
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
 
 from contacts.services.identify import contact_identify
 
@@ -45,29 +50,60 @@ def snap(page: Page, name: str) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
-@contextmanager
-def chromium_page() -> Iterator[Page]:
-    """A page of a fresh headless Chromium, 1280 by 900, closed when the block ends (inside the
-    test: the live server's threads then finish their requests before the test's database
-    clean-up)."""
+# Installed before any script of each document the page loads. Chromium fires the event for every
+# load, script, style or worker the policy refuses; the binding hands it to the test.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => window.reportCspViolation(
+    `${location.pathname}${location.search}: ${event.effectiveDirective} refused `
+    + `${event.blockedURI || "an inline one"} (${event.sourceFile}:${event.lineNumber})`
+), true);
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the module (starting one takes seconds); each test browses in a
+    context of its own (``chromium_page``)."""
     assert CHROMIUM is not None, "CI=true but chromium is not installed: .ci/run installs it"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        # Playwright's sync API runs an event loop in this thread from here on; the ORM calls of
+        # the tests and of their database set-up and clean-up are synchronous all the same.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
+        yield browser
+        browser.close()
 
 
-@pytest.fixture(autouse=True)
-def _sync_orm_beside_playwright(monkeypatch) -> None:
-    """Playwright's sync API runs an event loop in the test's thread; the ORM calls the test
-    makes are synchronous all the same."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+@contextmanager
+def chromium_page(browser: Browser) -> Iterator[Page]:
+    """A page, 1280 by 900, in a fresh context (no cookies, no cache) closed when the block ends:
+    inside the test, so that the live server's threads finish their requests before the test's
+    database clean-up. The block fails if the browser refused anything under the
+    Content-Security-Policy (Playwright leaves the policy enforced: ``bypass_csp`` is off)."""
+    violations: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        context.expose_binding("reportCspViolation", lambda _source, text: violations.append(text))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        page = context.new_page()
+        yield page
+        # A round trip to the page: any report sent before it has reached the test.
+        page.evaluate("() => new Promise((done) => setTimeout(done))")
+    finally:
+        context.close()
+    assert violations == [], "\n".join(violations)
 
 
-def test_support_finds_a_cluster_and_undoes_a_wrong_merge(live_server, django_user_model):
+def sign_in(page: Page, live_server: LiveServer, user: AbstractBaseUser) -> None:
+    """Give the browser a session of ``user`` for the live server, without the login form."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+
+
+def test_support_finds_a_cluster_and_undoes_a_wrong_merge(browser, live_server, django_user_model):
     django_user_model.objects.create_superuser(username="support", password=PASSWORD)
     lorraine = contact_identify(email="lorraine@example.com", phone_number="111").primary_id
     # One checkout typed Lorraine's email with George's phone before George ever ordered...
@@ -77,7 +113,7 @@ def test_support_finds_a_cluster_and_undoes_a_wrong_merge(live_server, django_us
     bridge, george = joined.secondary_ids
     assert joined.primary_id == lorraine
 
-    with chromium_page() as page:
+    with chromium_page(browser) as page:
         page.goto(f"{live_server.url}/admin/login/?next=/admin/contacts/cluster/")
         page.fill("#id_username", "support")
         page.fill("#id_password", PASSWORD)
@@ -106,11 +142,13 @@ def test_support_finds_a_cluster_and_undoes_a_wrong_merge(live_server, django_us
         snap(page, "5-two-clusters")
 
 
-def test_swagger_ui_authorizes_with_an_api_key_and_calls_identify(live_server, api_keys_required):
+def test_swagger_ui_authorizes_with_an_api_key_and_calls_identify(
+    browser, live_server, api_keys_required
+):
     """The API docs' "Authorize" takes ``Api-Key <key>`` and "Try it out" then succeeds."""
     key = api_keys_required(name="swagger")
 
-    with chromium_page() as page:
+    with chromium_page(browser) as page:
         page.goto(f"{live_server.url}/docs/")
         operation = page.locator("#operations-identify-identify_create")
         operation.locator(".opblock-summary").click()
@@ -132,3 +170,42 @@ def test_swagger_ui_authorizes_with_an_api_key_and_calls_identify(live_server, a
         ).to_contain_text("200")
         expect(operation.locator(".live-responses-table")).to_contain_text("primaryContactId")
         snap(page, "7-swagger-with-key")
+
+
+# Each page, and what shows that it rendered (admin widgets and the docs are drawn by scripts).
+# {cluster} is a cluster's primary, {contact} a secondary of it.
+PAGES = [
+    ("/admin/login/", "#login-form", "Password"),
+    ("/admin/", "#content-main", "Identity clusters"),
+    ("/admin/contacts/cluster/?q=222", "#result_list", "lorraine@example.com"),
+    ("/admin/contacts/cluster/{cluster}/change/", "#cluster-contacts", "Shares phone 222"),
+    ("/admin/contacts/contact/", "#changelist-form .actions", "Soft-delete"),
+    ("/admin/contacts/contact/{contact}/change/", "#contact_form", "lorraine@example.com"),
+    ("/admin/contacts/contact/{contact}/identifiers/", "#contact_form", "Save and reconcile"),
+    ("/admin/contacts/contact/soft-delete/?ids={contact}", "#correction-preview", "splits"),
+    ("/admin/contacts/clusterevent/", "#result_list", "Secondary added"),
+    ("/admin/contacts/identitylink/", "#changelist", "identity link"),
+    ("/admin/contacts/apikey/add/", "#apikey_form", "Scopes"),
+    # SelectFilter2 builds the permissions' two lists in JavaScript.
+    ("/admin/auth/group/add/", "#id_permissions_add_all", "Choose all"),
+    ("/docs/", "#operations-identify-identify_create", "/identify/"),
+    ("/redoc/", "#redoc-container", "Link an email and/or phone number into one identity"),
+]
+
+
+@pytest.mark.parametrize(("path", "rendered", "text"), PAGES, ids=[page[0] for page in PAGES])
+def test_each_admin_and_docs_page_renders_with_no_csp_violation(
+    browser, live_server, django_user_model, path, rendered, text
+):
+    cluster = contact_identify(email="lorraine@example.com", phone_number="111").primary_id
+    contact = contact_identify(email="lorraine@example.com", phone_number="222").secondary_ids[0]
+    contact_identify(email="george@example.com", phone_number="222")
+
+    with chromium_page(browser) as page:
+        if path.startswith("/admin/") and path != "/admin/login/":
+            sign_in(page, live_server, django_user_model.objects.create_superuser("support"))
+        page.goto(live_server.url + path.format(cluster=cluster, contact=contact))
+
+        expect(page.locator(rendered)).to_contain_text(text)
+        # What a page loads after it first renders (ReDoc's menu, say) is in before the count.
+        page.wait_for_load_state("networkidle")
