@@ -9,11 +9,12 @@ import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
-# Threaded workers, one process per core: keep-alive connections, threads that overlap their
-# waits on PostgreSQL, and a slow client holds a thread rather than a process. Layouts measured on
-# 2 cores: docs/operations.md "Choosing the number of workers" and bench/RESULTS.md.
+# Threaded workers, one process per core: keep-alive connections, and threads that overlap their
+# waits on PostgreSQL. A thread gets a request only once the worker's main thread has read all of
+# it, so slow or idle clients hold no thread (docs/operations.md, "Slow and idle clients"). Layouts
+# measured on 2 cores: docs/operations.md "Choosing the number of workers" and bench/RESULTS.md.
 # WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
-# request per process.
+# request per process, read by the process itself (a slow client holds the whole process).
 # Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).
 WORKER_CLASSES = {
     "gthread": "bitespeed.gunicorn_worker.JSONErrorThreadWorker",
@@ -28,7 +29,12 @@ if worker_class == WORKER_CLASSES["gthread"]:
 # A worker silent for this long is killed and replaced; a request is never allowed to hang forever.
 # Longer than the database's own limits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS), so that
 # PostgreSQL gives up first and the worker answers 503 instead of being killed mid-transaction.
+# It also bounds each write of an answer to a client that does not read it.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# The threaded worker's deadline for a whole request, header section and body: counted from the
+# connection (on a kept-alive connection, from the next request's first byte, after an idle wait
+# of at most `keepalive`, 2 s), never restarted by a byte. Unfinished then: 408.
+request_read_timeout = float(os.environ.get("GUNICORN_REQUEST_READ_TIMEOUT", "5"))
 # On SIGTERM (a deploy, a scale-down), workers finish the requests they hold for up to this long.
 graceful_timeout = 30
 
@@ -42,6 +48,12 @@ errorlog = "-"
 
 # Several gunicorn instances may share a machine and user; none needs the control socket.
 control_socket_disable = True
+
+
+def post_fork(server, worker) -> None:
+    """Give the threaded worker its request deadline: gunicorn has no setting for it, and passes
+    on none it does not know."""
+    worker.request_read_timeout = request_read_timeout
 
 
 def post_worker_init(worker) -> None:

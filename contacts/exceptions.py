@@ -46,7 +46,9 @@ class ServiceUnavailable(ServiceError):
 
 
 class RequestTimeout(ServiceError):
-    """The request body stopped arriving within the server's read timeout (gunicorn_worker.py)."""
+    """A read of the request body timed out in the application: with ``sync`` workers, whose reads
+    are bounded by ``GUNICORN_TIMEOUT``. The threaded worker reads each request whole before a
+    thread sees it and answers its own ``408`` (bitespeed/gunicorn_worker.py)."""
 
     status_code = 408
     default_detail = "The request body did not arrive in time."

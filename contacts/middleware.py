@@ -18,6 +18,9 @@ from contacts.views import LivenessView, ReadinessView
 
 logger = logging.getLogger("contacts.requests")
 
+# The admin's forms where DATA_UPLOAD_MAX_MEMORY_SIZE is None (no limit): Django's default.
+MAX_ADMIN_BODY_BYTES = 2_621_440
+
 
 class RequestLogMiddleware:
     """Give every request an id (the client's ``X-Request-ID`` when acceptable) and log one line.
@@ -81,6 +84,16 @@ class HealthCheckMiddleware:
         return view(request).render()
 
 
+def body_cap(path: str) -> int:
+    """The largest request body the service reads for ``path``: the API's ``API_MAX_BODY_BYTES``,
+    Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` for the admin's forms. The threaded gunicorn worker
+    holds a body in memory until it is whole and refuses a larger one before reading it
+    (``bitespeed.gunicorn_worker``), so the admin's cap is finite even where Django's is not."""
+    if path.startswith(ADMIN_PREFIX):
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_ADMIN_BODY_BYTES
+    return settings.API_MAX_BODY_BYTES
+
+
 class BoundedBodyMiddleware:
     """The API's request bodies, whatever the framing, within ``API_MAX_BODY_BYTES``.
 
@@ -97,7 +110,7 @@ class BoundedBodyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info.startswith(ADMIN_PREFIX):
             return self.get_response(request)
-        limit = settings.API_MAX_BODY_BYTES
+        limit = body_cap(request.path_info)
         if _declared_length(request) > limit:
             return _too_large(limit)
         if _is_chunked(request):

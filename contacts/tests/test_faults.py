@@ -11,7 +11,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -19,16 +18,21 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.client import HTTPConnection, HTTPException
-from pathlib import Path
+from http.client import HTTPException
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from contacts.models import Contact
 from contacts.tests.graph_model import assert_invariants, live_rows
+from contacts.tests.live_gunicorn import (
+    Server,
+    database_url,
+    post,
+    start_gunicorn,
+    stop_gunicorn,
+)
 from contacts.tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -46,18 +50,6 @@ THREADS = 4
 
 
 @dataclass
-class Server:
-    url_host: str
-    port: int
-    process: subprocess.Popen
-    application_name: str
-
-    def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
-
-
-@dataclass
 class Answer:
     body: dict
     status: int | str
@@ -65,28 +57,6 @@ class Answer:
     payload: dict | None
     started: float = 0.0
     """``time.monotonic()`` when the request was sent."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url(*, port: int | None = None) -> str:
-    database = connection.settings_dict
-    address = f"{database['HOST']}:{port or database['PORT']}"
-    return f"postgres://{database['USER']}@{address}/{database['NAME']}"
-
-
-def post(server: Server, body: dict, *, timeout: float = 15.0) -> tuple[int, bytes]:
-    client = HTTPConnection(server.url_host, server.port, timeout=timeout)
-    try:
-        client.request("POST", "/identify/", json.dumps(body), {"Content-Type": "application/json"})
-        response = client.getresponse()
-        return response.status, response.read()
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -97,51 +67,24 @@ def start_server() -> Iterator[Callable[..., Server]]:
     def start(
         *, database: str | None = None, worker_timeout: int = 20, worker_class: str = "gthread"
     ) -> Server:
-        port = free_port()
-        application_name = f"bitespeed-faults-{uuid.uuid4().hex[:8]}"
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database or database_url(),
-            "SECRET_KEY": "fault-suite",
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "API_KEYS_REQUIRED": "false",
-            "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
-            "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
-            "DB_APPLICATION_NAME": application_name,
-            "GUNICORN_WORKER_CLASS": worker_class,
-            "GUNICORN_THREADS": str(THREADS),
-        }
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"),
-                *("--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)),
-                *("--timeout", str(worker_timeout), "bitespeed.wsgi"),
-            ],
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        server = start_gunicorn(
+            database=database or database_url(),
+            workers=WORKERS,
+            worker_timeout=worker_timeout,
+            application_name=f"bitespeed-faults-{uuid.uuid4().hex[:8]}",
+            environment={
+                "DB_LOCK_TIMEOUT_MS": str(LOCK_TIMEOUT_MS),
+                "DB_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
+                "GUNICORN_WORKER_CLASS": worker_class,
+                "GUNICORN_THREADS": str(THREADS),
+            },
         )
-        processes.append(process)
-        server = Server("127.0.0.1", port, process, application_name)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                post(server, {"phoneNumber": "000"}, timeout=2)
-                return server
-            except OSError:
-                time.sleep(0.2)
-        pytest.fail("gunicorn did not start")
+        processes.append(server.process)
+        return server
 
     yield start
     for process in processes:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_gunicorn(process)
 
 
 @pytest.fixture
