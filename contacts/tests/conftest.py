@@ -5,6 +5,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from contacts.authentication import verified_keys
 from contacts.models import Contact, LinkPrecedence, Scope
 from contacts.roles import support_roles_ensure
+from contacts.services import corrections
 from contacts.services.api_keys import api_key_create
 
 IdentifyCall = Callable[..., dict]
@@ -221,3 +223,20 @@ def identify_rate(monkeypatch, settings):
 
     yield set_rate
     cache.clear()
+
+
+# How long a correction waits between its read under the locks and its writes: long enough that,
+# without the locks, requests racing it would change the clusters in between.
+READ_TO_WRITE_SECONDS = 0.03
+
+
+@pytest.fixture
+def slow_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Widen every correction's window between its read under the locks and its writes."""
+    apply = corrections._apply_correction
+
+    def apply_later(**kwargs: object) -> corrections.ReconcileResult:
+        time.sleep(READ_TO_WRITE_SECONDS)
+        return apply(**kwargs)
+
+    monkeypatch.setattr(corrections, "_apply_correction", apply_later)

@@ -9,38 +9,27 @@ canonical and ``reconcile --check`` finds nothing.
 
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from django.db import connection
-from django.test import Client
 
 from contacts.models import Contact
 from contacts.selectors.checks import graph_check, not_canonical_contact_ids
-from contacts.services import corrections
 from contacts.services.bulk import identifiers_repair
 from contacts.tests.graph_model import assert_invariants
+from contacts.tests.traffic import send_requests
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("slow_corrections"),
+]
 
 PEOPLE = 12
 SENDERS = 4
 MAX_REQUESTS_PER_SENDER = 400
-# How long a canonicalization waits between its read under the locks and its writes: long enough
-# that, without the locks, requests would change the clusters in between.
-READ_TO_WRITE_SECONDS = 0.03
-
-
-@pytest.fixture(autouse=True)
-def slow_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
-    apply = corrections._apply_correction
-
-    def apply_later(**kwargs: object) -> corrections.ReconcileResult:
-        time.sleep(READ_TO_WRITE_SECONDS)
-        return apply(**kwargs)
-
-    monkeypatch.setattr(corrections, "_apply_correction", apply_later)
 
 
 def seed_legacy_people(make_contact) -> None:
@@ -69,24 +58,6 @@ def request_body(rng: random.Random, *, seed: int) -> dict:
     )
 
 
-def send_requests(*, seed: int, start: threading.Barrier, stop: threading.Event) -> list[int]:
-    rng = random.Random(seed)
-    statuses = []
-    try:
-        client = Client()
-        start.wait()
-        for _ in range(MAX_REQUESTS_PER_SENDER):
-            if stop.is_set():
-                break
-            response = client.post(
-                "/identify/", request_body(rng, seed=seed), content_type="application/json"
-            )
-            statuses.append(response.status_code)
-    finally:
-        connection.close()
-    return statuses
-
-
 def canonicalize(*, start: threading.Barrier) -> int:
     try:
         start.wait()
@@ -104,7 +75,15 @@ def test_canonicalization_during_traffic_leaves_one_identity_per_person(make_con
     with ThreadPoolExecutor(max_workers=SENDERS + 1) as pool:
         canonicalizer = pool.submit(canonicalize, start=start)
         senders = [
-            pool.submit(send_requests, seed=i, start=start, stop=stop) for i in range(SENDERS)
+            pool.submit(
+                send_requests,
+                request_body=partial(request_body, seed=i),
+                seed=i,
+                start=start,
+                stop=stop,
+                limit=MAX_REQUESTS_PER_SENDER,
+            )
+            for i in range(SENDERS)
         ]
         changed = canonicalizer.result()
         stop.set()

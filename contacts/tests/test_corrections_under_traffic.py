@@ -7,39 +7,29 @@ correction is lost, and the clusters are the components of what is live afterwar
 
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from django.db import connection
 from django.test import Client
 
 from contacts.models import Contact
-from contacts.services import corrections
 from contacts.services.corrections import contacts_restore, contacts_soft_delete
 from contacts.tests.graph_model import assert_invariants
+from contacts.tests.traffic import send_requests
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("slow_corrections"),
+]
 
 CHAINS = 3
 SENDERS = 4
 CORRECTORS = 2
 CORRECTIONS = 10
 MAX_REQUESTS_PER_SENDER = 500
-# How long a correction waits between its read under the locks and its writes: long enough that,
-# without the locks, requests would change the clusters in between.
-READ_TO_WRITE_SECONDS = 0.03
-
-
-@pytest.fixture(autouse=True)
-def slow_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
-    apply = corrections._apply_correction
-
-    def apply_later(**kwargs: object) -> corrections.ReconcileResult:
-        time.sleep(READ_TO_WRITE_SECONDS)
-        return apply(**kwargs)
-
-    monkeypatch.setattr(corrections, "_apply_correction", apply_later)
 
 
 def seed_chains() -> list[int]:
@@ -62,24 +52,6 @@ def request_body(rng: random.Random, *, seed: int) -> dict:
     if rng.random() < 0.3:
         return {"phoneNumber": phone}
     return {"email": f"new{seed}.{rng.random()}@example.com", "phoneNumber": phone}
-
-
-def send_requests(*, seed: int, start: threading.Barrier, stop: threading.Event) -> list[int]:
-    """Requests until the corrections are done (or a bound); returns their statuses."""
-    rng = random.Random(seed)
-    statuses = []
-    try:
-        client = Client()
-        start.wait()
-        for _ in range(MAX_REQUESTS_PER_SENDER):
-            if stop.is_set():
-                break
-            body = request_body(rng, seed=seed)
-            response = client.post("/identify/", body, content_type="application/json")
-            statuses.append(response.status_code)
-    finally:
-        connection.close()
-    return statuses
 
 
 def correct_repeatedly(*, seed: int, seeded: list[int], start: threading.Barrier) -> int:
@@ -110,7 +82,14 @@ def test_group_corrections_during_traffic_lose_nothing_and_leave_the_components(
             for i in range(CORRECTORS)
         ]
         senders = [
-            pool.submit(send_requests, seed=round_ * 10 + i, start=start, stop=stop)
+            pool.submit(
+                send_requests,
+                request_body=partial(request_body, seed=round_ * 10 + i),
+                seed=round_ * 10 + i,
+                start=start,
+                stop=stop,
+                limit=MAX_REQUESTS_PER_SENDER,
+            )
             for i in range(SENDERS)
         ]
         corrections_done = [corrector.result() for corrector in correctors]
