@@ -96,7 +96,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Beside SecurityMiddleware, so that every response it dresses carries the policy too, the
     # static files WhiteNoise answers included.
-    "csp.middleware.CSPMiddleware",
+    "contacts.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     # After the Host check: a declared body over the API's cap is 413 unread; chunked bodies read.
@@ -237,8 +237,9 @@ if HTTPS:
     SECURE_HSTS_PRELOAD = True
 
 # --- Security headers -----------------------------------------------------------------------------
-# One Content-Security-Policy on every response, the API's JSON and the static files included: a
-# page added later is covered without anyone thinking of it. The admin and Swagger UI run under it
+# One Content-Security-Policy on every page and static file: a page added later is covered
+# without anyone thinking of it (the API's JSON answers get one that allows nothing:
+# contacts.middleware). The admin and Swagger UI run under it
 # as it is: no inline script or style, no eval, nothing from another origin. ReDoc's page adds what
 # ReDoc needs for itself only (bitespeed/urls.py, REDOC_POLICY). To allow more, add sources to a
 # directive here, or to one view with django-csp's csp_update decorator (docs/admin.md, "Security

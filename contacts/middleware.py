@@ -1,10 +1,13 @@
-"""Middleware of the service: the per-request log line, and health checks for any host."""
+"""Middleware of the service: the per-request log line, health checks for any host, the request
+body's cap, the Content-Security-Policy, and the admin's refusal of NUL characters."""
 
 import io
 import logging
 import time
 from collections.abc import Callable
 
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import BadRequest
 from django.core.handlers.wsgi import LimitedStream
@@ -20,6 +23,8 @@ logger = logging.getLogger("contacts.requests")
 
 # The admin's forms where DATA_UPLOAD_MAX_MEMORY_SIZE is None (no limit): Django's default.
 MAX_ADMIN_BODY_BYTES = 2_621_440
+JSON_CONTENT_TYPE = "application/json"
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 class RequestLogMiddleware:
@@ -92,6 +97,19 @@ def body_cap(path: str) -> int:
     if path.startswith(ADMIN_PREFIX):
         return settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_ADMIN_BODY_BYTES
     return settings.API_MAX_BODY_BYTES
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy (``settings.CONTENT_SECURITY_POLICY``) on pages, static files and the
+    schema; on the API's JSON answers, which no browser runs as a page, a fixed policy that
+    allows nothing (OWASP's REST Security Cheat Sheet), set without building a policy per answer:
+    django-csp builds two (the policy and the report-only one) for every response."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith(JSON_CONTENT_TYPE):
+            response.headers.setdefault(CSP_HEADER, API_CONTENT_SECURITY_POLICY)
+            return response
+        return super().process_response(request, response)
 
 
 class BoundedBodyMiddleware:

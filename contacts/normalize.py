@@ -41,6 +41,9 @@ _PHONE_PATTERN = re.compile(rf"\+?[0-9]{{{PHONE_MIN_DIGITS},{PHONE_MAX_DIGITS}}}
 # width space and joiner, soft hyphen, BOM, bidi marks and overrides), control (Cc) and private
 # use (Co).
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co"})
+# The invisible characters of ASCII: its controls, ordinary whitespace aside. Checked by one regex,
+# since nearly every identifier is ASCII.
+_ASCII_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _validate_email = EmailValidator()
 
 
@@ -64,7 +67,12 @@ def _is_invisible(character: str) -> bool:
 
 def _reject_invisible(value: str) -> None:
     """Refuse characters a person cannot see: they make two identifiers look the same."""
-    for character in value:
+    if value.isascii():
+        found = _ASCII_INVISIBLE.search(value)
+        characters = [found.group()] if found else []
+    else:
+        characters = value
+    for character in characters:
         if _is_invisible(character) and character not in " \t\r\n":
             raise InvalidIdentifier(
                 f"Must not contain invisible characters (U+{ord(character):04X} "

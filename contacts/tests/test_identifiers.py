@@ -36,6 +36,7 @@ INVISIBLE_EMAILS = {
     "byte-order-mark": "doc@\ufeffexample.com",
     "rtl-mark-after-tld": "doc@example.com\u200f",
     "rtl-override-before-domain": "doc@\u202eexample.com",
+    "ascii-control-character": "doc@exa\x1fmple.com",
 }
 
 

@@ -51,6 +51,9 @@ def staff_client(django_user_model) -> Client:
     return client
 
 
+# The API's JSON answers: nothing of a page is allowed.
+API_POLICY = {"default-src": {"'none'"}, "frame-ancestors": {"'none'"}}
+
 # (who asks, method, path, body): the admin signed out and in, the API docs, the schema, and the
 # API's answers (a success and an error).
 REQUESTS = [
@@ -70,7 +73,7 @@ REQUESTS = [
     REQUESTS,
     ids=[f"{who}-{method}-{path}-{body}" for who, method, path, body in REQUESTS],
 )
-def test_every_page_and_answer_carries_the_site_policy_and_the_other_headers(
+def test_every_page_and_answer_carries_its_policy_and_the_other_headers(
     request, who, method, path, body
 ):
     client = request.getfixturevalue("staff_client") if who == "staff" else Client()
@@ -81,7 +84,9 @@ def test_every_page_and_answer_carries_the_site_policy_and_the_other_headers(
         response = client.get(path)
 
     assert response.status_code in {200, 400}, response.status_code
-    assert policy_of(response) == SITE_POLICY
+    is_api_answer = response["Content-Type"] == "application/json"
+    assert is_api_answer == path.startswith("/identify/")
+    assert policy_of(response) == (API_POLICY if is_api_answer else SITE_POLICY)
     assert "Content-Security-Policy-Report-Only" not in response
     for header, value in OTHER_HEADERS.items():
         assert response[header] == value, header
