@@ -1,0 +1,73 @@
+"""``manage.py identifier_report``: identities by size, and the identifiers the most contacts
+share (docs/governance.md)."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+
+def report(*args: str) -> str:
+    out = StringIO()
+    call_command("identifier_report", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def placeholder_supercluster(make_contact):
+    """Twelve customers who all typed the shop's support number, two who share a real email, and
+    one alone; plus a soft-deleted contact, which counts nowhere."""
+    primary = make_contact(email="c0@example.com", phone="5550100")
+    for index in range(1, 12):
+        make_contact(email=f"c{index}@example.com", phone="5550100", linked=primary)
+    couple = make_contact(email="pat@example.com", phone="111")
+    make_contact(email="pat@example.com", phone="222", linked=couple)
+    make_contact(email="alone@example.com")
+    make_contact(email="gone@example.com", phone="5550100", linked=primary, deleted=True)
+
+
+def test_identities_are_counted_by_size(placeholder_supercluster):
+    sizes = {
+        (bucket["smallest"], bucket["largest"]): (bucket["clusters"], bucket["contacts"])
+        for bucket in json.loads(report("--json"))["cluster_sizes"]
+    }
+
+    assert sizes[1, 1] == (1, 1)
+    assert sizes[2, 2] == (1, 2)
+    assert sizes[11, 20] == (1, 12)
+    assert sum(clusters for clusters, _ in sizes.values()) == 3
+    assert sizes[1001, None] == (0, 0)
+
+
+def test_the_most_shared_identifiers_come_first(placeholder_supercluster):
+    shared = json.loads(report("--json", "--top", "5"))["most_shared"]
+
+    assert shared["phone"] == [{"value": "5550100", "contacts": 12}]
+    assert shared["email"] == [{"value": "pat@example.com", "contacts": 2}]
+
+
+def test_top_bounds_each_list(make_contact):
+    for value in ("a", "b", "c"):
+        first = make_contact(email=f"{value}@example.com", phone=f"1{value.encode().hex()}")
+        make_contact(email=f"{value}@example.com", phone=f"2{value.encode().hex()}", linked=first)
+
+    shared = json.loads(report("--json", "--top", "2"))["most_shared"]
+
+    assert [item["value"] for item in shared["email"]] == ["a@example.com", "b@example.com"]
+
+
+def test_the_text_report_reads_as_a_table(placeholder_supercluster):
+    rows = {line.split()[0]: line.split()[1:] for line in report().splitlines() if line.strip()}
+
+    assert rows["11-20"] == ["1", "12"]
+    assert rows["1001+"] == ["0", "0"]
+    assert rows["12"] == ["5550100"]
+
+
+def test_an_empty_database_reports_no_shared_values():
+    text = report()
+
+    assert text.count("none shared by two contacts or more") == 2
