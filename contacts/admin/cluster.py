@@ -6,7 +6,9 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
+from contacts.admin.charts import size_chart
 from contacts.admin.common import (
     SEARCH_HELP,
     CorrectionsMixin,
@@ -20,6 +22,14 @@ from contacts.selectors.admin_pages import (
     cluster_ids_matching,
     clusters_with_summary,
 )
+from contacts.selectors.data_quality import (
+    IDENTIFIER_FIELDS,
+    cluster_size_histogram,
+    most_shared_identifiers,
+)
+
+# Identifiers of each kind the data-quality page lists.
+MOST_SHARED_LISTED = 20
 
 
 @admin.register(Cluster)
@@ -44,6 +54,7 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
     ordering = ["-id"]
     sortable_by = ["id"]
     actions = ["reconcile_selected"]
+    change_list_template = "admin/contacts/cluster/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return clusters_with_summary(queryset=super().get_queryset(request))
@@ -109,6 +120,28 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/contacts/cluster/detail.html", context)
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_data_quality"
+        view = self.admin_site.admin_view(self.data_quality_view)
+        return [path("data-quality/", view, name=name), *super().get_urls()]
+
+    def data_quality_view(self, request: HttpRequest) -> HttpResponse:
+        """Identities by size, as a chart, and the identifiers the most contacts share: where a
+        support lead looks for values that hold strangers together (docs/governance.md)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Data quality",
+            "chart": size_chart(buckets=cluster_size_histogram()),
+            "most_shared": {
+                kind: most_shared_identifiers(kind=kind, limit=MOST_SHARED_LISTED)
+                for kind in IDENTIFIER_FIELDS
+            },
+        }
+        return TemplateResponse(request, "admin/contacts/cluster/data_quality.html", context)
 
     @admin.action(
         description="Re-run reconciliation for selected clusters", permissions=["correct"]

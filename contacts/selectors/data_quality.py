@@ -23,6 +23,15 @@ class SizeBucket:
     clusters: int
     contacts: int
 
+    @property
+    def label(self) -> str:
+        """``1``, ``3-5`` or ``1001+``."""
+        if self.largest is None:
+            return f"{self.smallest}+"
+        if self.largest == self.smallest:
+            return str(self.smallest)
+        return f"{self.smallest}-{self.largest}"
+
 
 @dataclass(frozen=True)
 class SharedIdentifier:

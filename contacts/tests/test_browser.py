@@ -179,6 +179,7 @@ PAGES = [
     ("/admin/", "#content-main", "Identity clusters"),
     ("/admin/contacts/cluster/?q=222", "#result_list", "lorraine@example.com"),
     ("/admin/contacts/cluster/{cluster}/change/", "#cluster-contacts", "Shares phone 222"),
+    ("/admin/contacts/cluster/data-quality/", "#most-shared-phone", "222"),
     ("/admin/contacts/contact/", "#changelist-form .actions", "Soft-delete"),
     ("/admin/contacts/contact/{contact}/change/", "#contact_form", "lorraine@example.com"),
     ("/admin/contacts/contact/{contact}/identifiers/", "#contact_form", "Save and reconcile"),

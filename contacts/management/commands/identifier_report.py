@@ -9,7 +9,6 @@ from django.core.management.base import BaseCommand, CommandParser
 from contacts.db import backend
 from contacts.selectors.data_quality import (
     IDENTIFIER_FIELDS,
-    SizeBucket,
     cluster_size_histogram,
     most_shared_identifiers,
 )
@@ -50,21 +49,10 @@ class Command(BaseCommand):
         self.stdout.write("Identities by size (live contacts)")
         self.stdout.write(f"{'size':>12}{'identities':>12}{'contacts':>12}")
         for bucket in sizes:
-            self.stdout.write(
-                f"{bucket_label(bucket):>12}{bucket.clusters:>12,}{bucket.contacts:>12,}"
-            )
+            self.stdout.write(f"{bucket.label:>12}{bucket.clusters:>12,}{bucket.contacts:>12,}")
         for kind, items in shared.items():
             self.stdout.write(f"\nThe {kind} values shared by the most contacts")
             if not items:
                 self.stdout.write("  none shared by two contacts or more")
             for item in items:
                 self.stdout.write(f"{item.contacts:>8,}  {item.value}")
-
-
-def bucket_label(bucket: SizeBucket) -> str:
-    """``1``, ``3-5`` or ``1001+``."""
-    if bucket.largest is None:
-        return f"{bucket.smallest}+"
-    if bucket.largest == bucket.smallest:
-        return str(bucket.smallest)
-    return f"{bucket.smallest}-{bucket.largest}"

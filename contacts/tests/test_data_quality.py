@@ -1,11 +1,14 @@
-"""``manage.py identifier_report``: identities by size, and the identifiers the most contacts
-share (docs/governance.md)."""
+"""The data-quality reads (docs/governance.md): identities by size, and the identifiers the most
+contacts share, in ``manage.py identifier_report`` and on the admin's data-quality page."""
 
 import json
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+
+from contacts.roles import READ_ONLY
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +74,39 @@ def test_an_empty_database_reports_no_shared_values():
     text = report()
 
     assert text.count("none shared by two contacts or more") == 2
+
+
+DATA_QUALITY = "/admin/contacts/cluster/data-quality/"
+
+
+def test_the_admin_page_charts_the_sizes_and_links_the_shared_values(
+    placeholder_supercluster, staff_client
+):
+    response = staff_client(READ_ONLY).get(DATA_QUALITY)
+
+    assert response.status_code == 200
+    chart = response.context["chart"]
+    rows = {bar.label: (bar.clusters, bar.contacts) for bar in chart.bars}
+    assert rows["11-20"] == (1, 12)
+    assert rows["1"] == (1, 1)
+    widths = {bar.label: bar.width for bar in chart.bars}
+    assert widths["1001+"] == 0 < widths["11-20"]
+    page = response.content.decode()
+    assert page.count("<rect ") == len(chart.bars)
+    assert '<a href="/admin/contacts/cluster/?q=5550100">5550100</a>' in page
+    assert '<a href="/admin/contacts/cluster/?q=pat%40example.com">pat@example.com</a>' in page
+
+
+def test_the_cluster_list_links_to_the_page(staff_client):
+    response = staff_client(READ_ONLY).get("/admin/contacts/cluster/")
+
+    assert f'href="{DATA_QUALITY}"' in response.content.decode()
+
+
+def test_the_page_needs_the_permission_to_view_clusters(django_user_model):
+    client = Client()
+    client.force_login(
+        django_user_model.objects.create_user(username="nobody", password="x", is_staff=True)
+    )
+
+    assert client.get(DATA_QUALITY).status_code == 403
