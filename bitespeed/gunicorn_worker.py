@@ -321,7 +321,7 @@ class JSONErrorThreadWorker(JSONErrors, ThreadWorker):
                 reading.continued = True
                 self._send(reading.conn, b"HTTP/1.1 100 Continue\r\n\r\n")
             return
-        request = bytes(reading.framer.buffer) if framing is Framing.READY else b""
+        request = bytes(reading.framer.buffer)  # _unwatch clears the buffer
         self._unwatch(reading)
         if framing is Framing.READY:
             self._hand_over(reading.conn, request)

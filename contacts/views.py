@@ -43,6 +43,12 @@ class IdentifiersView(APIView):
     throttle_classes = [PerClientRateThrottle]
     throttle_scope = "identify"
 
+    def identifiers(self, request: Request) -> dict:
+        """The request's email and phone number in canonical form; ``400`` if invalid."""
+        serializer = IdentifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
 
 class IdentifyView(IdentifiersView):
     """``POST /identify/``: link the email and/or phone number and answer with the identity.
@@ -54,9 +60,7 @@ class IdentifyView(IdentifiersView):
 
     @identify_schema
     def post(self, request: Request) -> Response:
-        serializer = IdentifyRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        identity = contact_identify(**serializer.validated_data)
+        identity = contact_identify(**self.identifiers(request))
         annotate_request(outcome=identity.outcome)
         return Response(represent(IdentityResponseSerializer, identity))
 
@@ -71,9 +75,7 @@ class IdentityLookupView(IdentifiersView):
 
     @lookup_schema
     def post(self, request: Request) -> Response:
-        serializer = IdentifyRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        identity = identity_lookup(**serializer.validated_data)
+        identity = identity_lookup(**self.identifiers(request))
         return Response(represent(IdentityResponseSerializer, identity))
 
 

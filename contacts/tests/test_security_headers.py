@@ -44,7 +44,7 @@ def policy_of(response: HttpResponse) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def staff_client(django_user_model) -> Client:
+def superuser_client(django_user_model) -> Client:
     """A client signed in to the admin as a superuser."""
     client = Client()
     client.force_login(django_user_model.objects.create_superuser("support"))
@@ -76,7 +76,7 @@ REQUESTS = [
 def test_every_page_and_answer_carries_its_policy_and_the_other_headers(
     request, who, method, path, body
 ):
-    client = request.getfixturevalue("staff_client") if who == "staff" else Client()
+    client = request.getfixturevalue("superuser_client") if who == "staff" else Client()
 
     if method == "post":
         response = client.post(path, body, content_type="application/json")
