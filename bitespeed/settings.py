@@ -219,6 +219,19 @@ if PHONE_DEFAULT_REGION:
             "knows (two letters, e.g. IN, US, DE)."
         )
 
+# --- Identifier governance (docs/governance.md) ----------------------------------------------------
+
+# Live contacts an identity may reach before a write that would pass it is held for a person to
+# decide; 0 turns the guard off. A person has a handful of contacts (a household or a small
+# business sharing one phone, a few dozen); the merges that hurt (a shared support number, a
+# placeholder) reach hundreds.
+IDENTITY_MAX_CLUSTER_SIZE = env_int("IDENTITY_MAX_CLUSTER_SIZE", default=100)
+if IDENTITY_MAX_CLUSTER_SIZE < 0 or IDENTITY_MAX_CLUSTER_SIZE == 1:
+    raise ImproperlyConfigured(
+        f"IDENTITY_MAX_CLUSTER_SIZE={IDENTITY_MAX_CLUSTER_SIZE}: give at least 2 contacts, or 0 "
+        "for no limit."
+    )
+
 # --- HTTPS behind a proxy -------------------------------------------------------------------------
 # Platforms terminate TLS at their proxy and forward plain HTTP with X-Forwarded-Proto. HTTPS=true
 # trusts that header and turns on the redirect, secure cookies and HSTS; it defaults to on where a

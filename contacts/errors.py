@@ -30,7 +30,7 @@ ADMIN_PREFIX = "/admin/"
 def api_error_body(error: exceptions.APIException | ServiceError) -> dict:
     """The body an exception is answered with; also the source of the schema's examples."""
     if isinstance(error, ServiceError):
-        return error_body(detail=error.detail, code=error.code)
+        return error_body(detail=error.detail, code=error.code, errors=error.errors)
     if isinstance(error, exceptions.ValidationError):
         return _validation_body(error)
     return error_body(detail=str(error.detail), code=error.get_codes())

@@ -14,6 +14,9 @@ class ServiceError(Exception):
     default_detail = "Internal server error."
     default_code = "server_error"
 
+    errors: dict[str, list[str]] | None = None
+    """Messages by request field, for an error about some of the request's fields."""
+
     def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
         self.detail = detail if detail is not None else self.default_detail
         self.code = code if code is not None else self.default_code
@@ -83,3 +86,18 @@ class IdentitiesConflict(ServiceError):
             f"identity #{phone_primary_id}; POST /identify/ would merge them."
         )
         self.primary_ids = (email_primary_id, phone_primary_id)
+
+
+class IdentifiersBlocked(ServiceError):
+    """Every identifier of the request is blocked (docs/governance.md): nothing can match it and
+    nothing was written. The message names the fields, never their values."""
+
+    status_code = 422
+    default_code = "blocked_identifier"
+
+    def __init__(self, *, fields: list[str]) -> None:
+        super().__init__(
+            f"{' and '.join(fields)}: blocked as a placeholder or shared value; "
+            "send an identifier of the customer's own."
+        )
+        self.errors = {field: ["This value is blocked."] for field in fields}

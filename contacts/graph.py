@@ -8,6 +8,8 @@ from collections.abc import Hashable, Iterable, Iterator
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from contacts.governance import NO_BLOCKLIST, Blocklist
+
 Node = TypeVar("Node", bound=Hashable)
 
 
@@ -74,27 +76,34 @@ def identifier_nodes(*, email: str | None, phone_number: str | None) -> list[tup
 
 
 def elect_primaries(
-    *, contacts: Iterable[ContactLike], links: Iterable[tuple[str, str]]
+    *,
+    contacts: Iterable[ContactLike],
+    links: Iterable[tuple[str, str]],
+    blocklist: Blocklist = NO_BLOCKLIST,
 ) -> dict[int, int]:
     """Map each live contact's id to the id of the primary it should have (its own on a primary).
 
     The components are those of SPEC §3: identifiers joined by the contacts that carry them and by
-    the link records whose email and phone both still appear on a contact. Each component is led by
-    its oldest contact (``created_at``, then ``id``).
+    the link records whose email and phone both still appear on a contact. A blocked value is not
+    a node (docs/governance.md): a contact that carries nothing else is a component of its own.
+    Each component is led by its oldest contact (``created_at``, then ``id``).
     """
     contacts = list(contacts)
     graph: UnionFind[tuple[str, str]] = UnionFind()
+    nodes = {
+        contact.id: blocklist.nodes(email=contact.email, phone_number=contact.phone_number)
+        or [("contact", str(contact.id))]
+        for contact in contacts
+    }
     for contact in contacts:
-        graph.union(*identifier_nodes(email=contact.email, phone_number=contact.phone_number))
+        graph.union(*nodes[contact.id])
     present = set(graph.nodes())
     for email, phone_number in links:
         if ("email", email) in present and ("phone", phone_number) in present:
             graph.union(("email", email), ("phone", phone_number))
 
     def component(contact: ContactLike) -> tuple[str, str]:
-        return graph.find(
-            identifier_nodes(email=contact.email, phone_number=contact.phone_number)[0]
-        )
+        return graph.find(nodes[contact.id][0])
 
     oldest: dict[tuple[str, str], ContactLike] = {}
     for contact in contacts:
@@ -155,12 +164,15 @@ class ContactGraph:
     stored ``linked_id`` and one of its nodes in flat arrays, by position. Contacts are added oldest
     first (``created_at``, then ``id``), so the contact of a component with the lowest position is
     the one that must lead it (SPEC §2 invariant 4). Link records are added after the contacts:
-    one counts only when both of its identifiers are on a contact.
+    one counts only when both of its identifiers are on a contact. Blocked values are not nodes
+    (docs/governance.md): a contact that carries nothing else gets a node of its own.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, blocklist: Blocklist = NO_BLOCKLIST) -> None:
         self.sets = CompactUnionFind()
+        self.blocklist = blocklist
         self._nodes: dict[str, dict[str, int]] = {"email": {}, "phone": {}}
+        self._blocked: set[tuple[str, str]] = set()
         self.contact_ids = array("q")
         self.linked_ids = array("q")
         self._contact_nodes = array("q")
@@ -173,10 +185,25 @@ class ContactGraph:
         """The node of an identifier that some contact carries, else ``None``."""
         return self._nodes[kind].get(value)
 
-    def _intern(self, kind: str, value: str) -> int:
+    def blocks(self, kind: str, value: str) -> bool:
+        """Whether the value is blocked, asking the blocklist once per distinct value."""
+        if value in self._nodes[kind]:
+            return False
+        if (kind, value) in self._blocked:
+            return True
+        if self.blocklist.blocks(kind, value):
+            self._blocked.add((kind, value))
+            return True
+        return False
+
+    def _intern(self, kind: str, value: str | None) -> int | None:
+        if value is None:
+            return None
         nodes = self._nodes[kind]
         node = nodes.get(value)
         if node is None:
+            if self.blocks(kind, value):
+                return None
             node = nodes[value] = self.sets.add()
         return node
 
@@ -184,10 +211,12 @@ class ContactGraph:
         self, *, contact_id: int, email: str | None, phone_number: str | None, linked_id: int | None
     ) -> int:
         """Add a contact younger than every one added before; returns its position."""
-        email_node = None if email is None else self._intern("email", email)
-        phone_node = None if phone_number is None else self._intern("phone", phone_number)
+        email_node = self._intern("email", email)
+        phone_node = self._intern("phone", phone_number)
         if email_node is not None and phone_node is not None:
             self.sets.union(email_node, phone_node)
+        if email_node is None and phone_node is None:
+            email_node = self.sets.add()
         self.contact_ids.append(contact_id)
         self.linked_ids.append(NO_LINK if linked_id is None else linked_id)
         self._contact_nodes.append(email_node if email_node is not None else phone_node)

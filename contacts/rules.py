@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 
+from contacts.governance import OPEN_POLICY, Identifiers, Policy
 from contacts.graph import NO_LINK, ContactGraph, elect_primaries
-from contacts.models import EventKind
+from contacts.models import EventKind, HeldMergeKind
 from contacts.rows import ContactRow
 
 
@@ -24,6 +25,20 @@ class Outcome(enum.StrEnum):
     NEW_SECONDARY = "new_secondary"
     MERGE = "merge"
     UNCHANGED = "unchanged"
+    HELD = "held"
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why a request's write is held rather than applied (docs/governance.md)."""
+
+    kind: HeldMergeKind
+    size: int
+    """Live contacts the identity would have had."""
+    limit: int
+    """The limit it would have passed; 0 for a never-link pair."""
+    other_primary_ids: list[int]
+    never_link: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,22 @@ class IdentifyPlan:
     """``("email", value)`` / ``("phone", value)``: what the request brings that no contact has."""
     stores_link: bool = False
     """The request bridges clusters without creating a row: keep the pair as a link record."""
+    match_email: str | None = None
+    match_phone_number: str | None = None
+    """The request's values that are not blocked: what it is matched by."""
+    hold: Hold | None = None
+    """Set when the write would pass a size limit or join a never-link pair: nothing changes in
+    the clusters; the request is answered with the cluster of ``primary``."""
+    policy_token: int = 0
+    """The ``GovernanceVersion`` token of the decisions the plan was made with."""
+
+    @property
+    def answer_rows(self) -> list[ContactRow]:
+        """The rows the request is answered with, before what it writes."""
+        if self.hold is None:
+            return self.rows
+        root_id = self.primary.root_id
+        return [row for row in self.rows if row.root_id == root_id]
 
     @property
     def cluster_ids(self) -> list[int]:
@@ -54,6 +85,8 @@ class IdentifyPlan:
 
     @property
     def outcome(self) -> Outcome:
+        if self.hold is not None:
+            return Outcome.HELD
         if self.primary is None:
             return Outcome.NEW_PRIMARY
         if self.demoted_ids:
@@ -68,23 +101,36 @@ class IdentifyPlan:
 
 
 def plan_identify(
-    *, rows: list[ContactRow], email: str | None, phone_number: str | None
+    *,
+    rows: list[ContactRow],
+    email: str | None,
+    phone_number: str | None,
+    policy: Policy = OPEN_POLICY,
 ) -> IdentifyPlan:
     """Apply SPEC §4 rules 1 to 4 to the live rows of every cluster holding either identifier.
+
+    ``rows`` are the clusters matched by the values ``policy`` does not block; a blocked value is
+    stored with the contact the request creates but is neither matched nor new information
+    (docs/governance.md). A write that would pass the identity's size limit, or join a pair a
+    person rejected, is held instead (``IdentifyPlan.hold``).
 
     The rules are written for healthy data, but the plan stays sound on any rows: every cluster that
     holds one of the identifiers is merged into the oldest one, which is what the graph of SPEC §3
     says they are.
     """
+    identifiers = policy.identifiers(email=email, phone_number=phone_number)
+    match_email, match_phone_number = identifiers.match_email, identifiers.match_phone_number
     by_id = {row.id: row for row in rows}
     # Every cluster read was matched: by the email, the phone number, or a link record that pairs
     # one of them with an identifier of that cluster (selectors.identifiers_filter).
     matched_roots = {row.root_id for row in rows}
     new_identifiers = []
-    if email is not None and email not in {row.email for row in rows}:
-        new_identifiers.append(("email", email))
-    if phone_number is not None and phone_number not in {row.phone_number for row in rows}:
-        new_identifiers.append(("phone", phone_number))
+    if match_email is not None and match_email not in {row.email for row in rows}:
+        new_identifiers.append(("email", match_email))
+    if match_phone_number is not None and match_phone_number not in {
+        row.phone_number for row in rows
+    }:
+        new_identifiers.append(("phone", match_phone_number))
     if not matched_roots:
         return IdentifyPlan(
             email=email,
@@ -92,6 +138,9 @@ def plan_identify(
             rows=rows,
             primary=None,
             new_identifiers=new_identifiers,
+            match_email=match_email,
+            match_phone_number=match_phone_number,
+            policy_token=policy.token,
         )
 
     def cluster_head(root_id: int) -> ContactRow:
@@ -105,9 +154,11 @@ def plan_identify(
     stores_link = (
         bool(demoted_ids)
         and not new_identifiers
-        and email is not None
-        and phone_number is not None
-        and not any(row.email == email and row.phone_number == phone_number for row in rows)
+        and match_email is not None
+        and match_phone_number is not None
+        and not any(
+            row.email == match_email and row.phone_number == match_phone_number for row in rows
+        )
     )
     return IdentifyPlan(
         email=email,
@@ -117,7 +168,46 @@ def plan_identify(
         demoted_ids=demoted_ids,
         new_identifiers=new_identifiers,
         stores_link=stores_link,
+        match_email=match_email,
+        match_phone_number=match_phone_number,
+        hold=_hold(
+            rows=rows,
+            identifiers=identifiers,
+            primary=primary,
+            matched_roots=matched_roots,
+            grows=bool(new_identifiers),
+            policy=policy,
+        ),
+        policy_token=policy.token,
     )
+
+
+def _hold(
+    *,
+    rows: list[ContactRow],
+    identifiers: Identifiers,
+    primary: ContactRow,
+    matched_roots: set[int],
+    grows: bool,
+    policy: Policy,
+) -> Hold | None:
+    """Whether a write into existing clusters must wait for a person (docs/governance.md): it
+    joins a never-link pair, or the identity it makes would pass its limit (a cluster already
+    past it does not grow)."""
+    others = sorted(matched_roots - {primary.root_id})
+    if not others and not grows:
+        return None
+    kind = HeldMergeKind.MERGE if others else HeldMergeKind.GROWTH
+    size = len(rows) + (1 if grows else 0)
+    pair = (identifiers.match_email, identifiers.match_phone_number)
+    if others and pair in policy.never_link:
+        return Hold(kind=kind, size=size, limit=0, other_primary_ids=others, never_link=True)
+    if not policy.max_size or size <= policy.max_size:
+        return None
+    limit = policy.limit_for(row.id for row in rows)
+    if size <= limit:
+        return None
+    return Hold(kind=kind, size=size, limit=limit, other_primary_ids=others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +219,57 @@ class LinkChange:
 
 
 def plan_relinks(
-    *, rows: list[ContactRow], links: list[tuple[str, str]]
+    *, rows: list[ContactRow], links: list[tuple[str, str]], policy: Policy = OPEN_POLICY
 ) -> tuple[dict[int, int], list[LinkChange]]:
     """The primary every live contact should have (SPEC §3, §2), and the links that differ.
 
     ``rows`` must hold whole components: every live contact reachable from any of them.
     """
-    elected = elect_primaries(contacts=rows, links=links)
+    elected = elect_primaries(contacts=rows, links=links, blocklist=policy.blocklist)
     changes = []
     for row in rows:
         linked_id = None if elected[row.id] == row.id else elected[row.id]
         if row.linked_id != linked_id:
             changes.append(LinkChange(contact_id=row.id, linked_id=linked_id))
     return elected, changes
+
+
+@dataclass(frozen=True, slots=True)
+class OversizedCluster:
+    """A cluster a write would take past its size limit (docs/governance.md)."""
+
+    contact_id: int | None
+    """Its primary, or for an import its oldest stored contact; ``None`` for a cluster made only
+    of imported contacts."""
+    size: int
+    limit: int
+
+
+def grown_past_limit(
+    *, before: list[ContactRow], elected: dict[int, int], policy: Policy
+) -> list[OversizedCluster]:
+    """The clusters of ``elected`` (a correction's result) larger than every cluster they were
+    made from and than their limit: a correction must not grow an identity past it."""
+    if not policy.max_size:
+        return []
+    before_sizes: dict[int, int] = {}
+    for row in before:
+        before_sizes[row.root_id] = before_sizes.get(row.root_id, 0) + 1
+    roots = {row.id: row.root_id for row in before}
+    members: dict[int, list[int]] = {}
+    for contact_id, primary_id in elected.items():
+        members.setdefault(primary_id, []).append(contact_id)
+    oversized = []
+    for primary_id, contact_ids in sorted(members.items()):
+        size = len(contact_ids)
+        largest_before = max(
+            (before_sizes[roots[contact_id]] for contact_id in contact_ids if contact_id in roots),
+            default=0,
+        )
+        if size > largest_before and size > policy.limit_for(contact_ids):
+            limit = policy.limit_for(contact_ids)
+            oversized.append(OversizedCluster(contact_id=primary_id, size=size, limit=limit))
+    return oversized
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,28 +340,47 @@ class ImportPlan:
     """Rows that bridge clusters without creating a row: stored as link records (rule 3)."""
     unchanged: int
     """Rows whose identifiers were all known and already in one cluster (rule 4)."""
+    blocked: list[ImportRow] = field(default_factory=list)
+    """Rows whose every value is blocked: ``/identify/`` refuses them (docs/governance.md)."""
+    never_linked: list[ImportRow] = field(default_factory=list)
+    """Rows that would join a pair a person rejected for good: written as nothing."""
 
 
-def plan_import(*, graph: ContactGraph, rows: list[ImportRow]) -> ImportPlan:
+def plan_import(
+    *, graph: ContactGraph, rows: list[ImportRow], policy: Policy = OPEN_POLICY
+) -> ImportPlan:
     """Apply SPEC §4 to ``rows`` in created-time order (then line order), over ``graph`` in bulk.
 
-    ``graph`` holds what is stored already; each row that creates a contact is added to it (with
-    id ``NO_LINK`` until ids are reserved), each bridge joins its components. Which rows create a
-    contact and which store a link record depends only on which identifiers are known and which
-    components they are in when the row comes, so one pass over a union-find decides it.
+    ``graph`` holds what is stored already, with ``policy``'s blocklist; each row that creates a
+    contact is added to it (with id ``NO_LINK`` until ids are reserved), each bridge joins its
+    components. Which rows create a contact and which store a link record depends only on which
+    identifiers are known and which components they are in when the row comes, so one pass over a
+    union-find decides it. Blocked values are stored but neither matched nor new information, as
+    on ``/identify/``; the size limit is checked afterwards (``oversized_components``).
     """
     first_position = len(graph)
-    contacts, links, unchanged = [], [], 0
-    node, find = graph.node, graph.sets.find
+    contacts, links, unchanged, blocked, never_linked = [], [], 0, [], []
+    node, find, blocks = graph.node, graph.sets.find, graph.blocks
     for row in sorted(rows, key=lambda row: (row.created_at, row.line)):
-        email, phone_number = row.email, row.phone_number
+        email = None if row.email is None or blocks("email", row.email) else row.email
+        phone_number = (
+            None
+            if row.phone_number is None or blocks("phone", row.phone_number)
+            else row.phone_number
+        )
+        if email is None and phone_number is None:
+            blocked.append(row)
+            continue
         email_node = None if email is None else node("email", email)
         phone_node = None if phone_number is None else node("phone", phone_number)
         if (email is not None and email_node is None) or (
             phone_number is not None and phone_node is None
         ):
             graph.add_contact(
-                contact_id=NO_LINK, email=email, phone_number=phone_number, linked_id=None
+                contact_id=NO_LINK,
+                email=row.email,
+                phone_number=row.phone_number,
+                linked_id=None,
             )
             contacts.append(row)
         elif (
@@ -241,13 +388,48 @@ def plan_import(*, graph: ContactGraph, rows: list[ImportRow]) -> ImportPlan:
             and phone_node is not None
             and find(email_node) != find(phone_node)
         ):
+            if (email, phone_number) in policy.never_link:
+                never_linked.append(row)
+                continue
             graph.sets.union(email_node, phone_node)
             links.append(row)
         else:
             unchanged += 1
     return ImportPlan(
-        first_position=first_position, contacts=contacts, links=links, unchanged=unchanged
+        first_position=first_position,
+        contacts=contacts,
+        links=links,
+        unchanged=unchanged,
+        blocked=blocked,
+        never_linked=never_linked,
     )
+
+
+def oversized_components(
+    *, graph: ContactGraph, plan: ImportPlan, policy: Policy
+) -> list[OversizedCluster]:
+    """The components an import grows (with new contacts or link records) that pass their limit,
+    largest first; none when ``policy`` has no limit."""
+    if not policy.max_size:
+        return []
+    first_position = plan.first_position
+    roots = [graph.component(position) for position in range(len(graph))]
+    imported = set(roots[first_position:])
+    imported |= {graph.sets.find(graph.node("email", row.email)) for row in plan.links}
+    sizes: dict[int, int] = {}
+    stored: dict[int, list[int]] = {root: [] for root in imported}
+    for position, root in enumerate(roots):
+        if root in imported:
+            sizes[root] = sizes.get(root, 0) + 1
+            if position < first_position:
+                stored[root].append(graph.contact_ids[position])
+    oversized = []
+    for root in imported:
+        limit = policy.limit_for(stored[root])
+        if sizes[root] > limit:
+            contact_id = stored[root][0] if stored[root] else None
+            oversized.append(OversizedCluster(contact_id=contact_id, size=sizes[root], limit=limit))
+    return sorted(oversized, key=lambda cluster: -cluster.size)
 
 
 # ``ContactRow.age_key`` as a C-level key function.

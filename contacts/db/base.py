@@ -5,6 +5,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -21,6 +22,14 @@ class Applied:
 
     new_id: int | None
     created_at: datetime | None
+
+
+class ClusterRead(NamedTuple):
+    """What ``/identify/``'s first statement reads: the matched clusters' live rows, oldest first,
+    and the token of the governance decisions stored at that moment (docs/governance.md)."""
+
+    rows: list[ContactRow]
+    governance_token: int
 
 
 class DatabaseBackend(ABC):
@@ -40,15 +49,17 @@ class DatabaseBackend(ABC):
     # --- POST /identify/ --------------------------------------------------------------------------
 
     @abstractmethod
-    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> list[ContactRow]:
-        """Every live contact of every cluster that holds the email or the phone number, or an
-        identifier a link record pairs with one of them (SPEC §3), oldest first; one statement."""
+    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
+        """Every live contact of every cluster that holds the email or the phone number (values
+        that are not blocked), or an identifier a link record that is not blocked pairs with one
+        of them (SPEC §3), oldest first, and the governance token; one statement on PostgreSQL."""
 
     @abstractmethod
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
         """Write ``plan`` and its history if the clusters it was made from are still exactly its
-        rows; ``None``, having written nothing, if they changed. Call in a transaction, with the
-        plan's locks held (docs/concurrency.md)."""
+        rows and the governance decisions are still those of its token; ``None``, having written
+        nothing, if either changed. Call in a transaction, with the plan's locks held
+        (docs/concurrency.md)."""
 
     @abstractmethod
     def write_turn(self) -> AbstractContextManager[None]:

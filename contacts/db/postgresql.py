@@ -23,7 +23,7 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from psycopg.types.datetime import TimestamptzLoader
 
-from contacts.db.base import Applied, DatabaseBackend
+from contacts.db.base import Applied, ClusterRead, DatabaseBackend
 from contacts.db.postgresql_statements import (
     APPLY_IF_UNCHANGED_SQL,
     CLUSTER_ROWS_SQL,
@@ -97,13 +97,19 @@ class PostgreSQLBackend(DatabaseBackend):
 
     # --- POST /identify/ --------------------------------------------------------------------------
 
-    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> list[ContactRow]:
+    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
         """One hand-written statement (``postgresql_statements.PG_CLUSTER_CTE``), whatever the size
         of the clusters; plain rows, no model instances: the hot path of ``/identify/``."""
         with self.connection.cursor() as cursor:
             load_datetimes_in_c(cursor)
-            cursor.execute(CLUSTER_ROWS_SQL, {"email": email, "phone_number": phone_number})
-            return list(map(ContactRow._make, cursor.fetchall()))
+            cursor.execute(
+                CLUSTER_ROWS_SQL, {"match_email": email, "match_phone_number": phone_number}
+            )
+            read = cursor.fetchall()
+        token = read[0][0]
+        if read[0][1] is None:
+            return ClusterRead(rows=[], governance_token=token)
+        return ClusterRead(rows=[ContactRow._make(row[1:]) for row in read], governance_token=token)
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
         """The check, the writes and the history in one statement (``APPLY_IF_UNCHANGED_SQL``)."""
@@ -111,6 +117,9 @@ class PostgreSQLBackend(DatabaseBackend):
         params = {
             "email": plan.email,
             "phone_number": plan.phone_number,
+            "match_email": plan.match_email,
+            "match_phone_number": plan.match_phone_number,
+            "token": plan.policy_token,
             "state": _state(plan.rows),
             "primary_id": primary.id if primary else None,
             "demoted_ids": plan.demoted_ids,

@@ -1,14 +1,22 @@
 """The hand-written statements of the PostgreSQL backend (``contacts.db.postgresql``): what the
 ORM would spread over several round trips, or plan worse."""
 
-from contacts.models import ClusterEvent, Contact, IdentityLink
+from contacts.models import ClusterEvent, Contact, GovernanceVersion, IdentityLink
 
 _CONTACTS = Contact._meta.db_table
 _LINKS = IdentityLink._meta.db_table
 _EVENTS = ClusterEvent._meta.db_table
 
-# The live contacts of every cluster that holds %(email)s or %(phone_number)s, or an identifier
-# that a link record pairs with one of them (``contacts.selectors.clusters.identifiers_filter``
+# The token of the stored governance decisions (0 when none were ever made): read by /identify/'s
+# statements so that each process knows, without a statement of its own, whether its copy of the
+# blocklist is current (docs/governance.md).
+GOVERNANCE_TOKEN = f"""
+    COALESCE((SELECT token FROM {GovernanceVersion._meta.db_table} WHERE id = 1), 0)
+"""
+
+# The live contacts of every cluster that holds %(match_email)s or %(match_phone_number)s (the
+# request's values that are not blocked), or an identifier that a link record that is not blocked
+# pairs with one of them (``contacts.selectors.clusters.identifiers_filter``
 # says why). Used by ``cluster_rows`` and by ``apply_if_unchanged``, which checks, in the same
 # statement as its write, that the clusters are still what the plan was made from.
 #
@@ -19,10 +27,12 @@ _EVENTS = ClusterEvent._meta.db_table
 # ORed together, such a plan read the whole table, or its live partial index, on every request.
 PG_CLUSTER_CTE = f"""
     wanted AS (
-        SELECT %(email)s::varchar AS email, NULL::varchar AS phone_number
-        UNION ALL SELECT NULL, %(phone_number)s::varchar
-        UNION ALL SELECT email, NULL FROM {_LINKS} WHERE phone_number = %(phone_number)s::varchar
-        UNION ALL SELECT NULL, phone_number FROM {_LINKS} WHERE email = %(email)s::varchar
+        SELECT %(match_email)s::varchar AS email, NULL::varchar AS phone_number
+        UNION ALL SELECT NULL, %(match_phone_number)s::varchar
+        UNION ALL SELECT email, NULL FROM {_LINKS}
+        WHERE phone_number = %(match_phone_number)s::varchar AND NOT blocked
+        UNION ALL SELECT NULL, phone_number FROM {_LINKS}
+        WHERE email = %(match_email)s::varchar AND NOT blocked
     ),
     roots AS MATERIALIZED (
         SELECT ARRAY(
@@ -46,9 +56,13 @@ PG_CLUSTER_CTE = f"""
     )
 """
 
+# The governance token in the first column of every row; one row of NULLs after it when no cluster
+# matched, so that the token is always read.
 CLUSTER_ROWS_SQL = f"""
     WITH {PG_CLUSTER_CTE}
-    SELECT id, email, phone_number, linked_id, created_at FROM cluster ORDER BY created_at, id
+    SELECT {GOVERNANCE_TOKEN}, id, email, phone_number, linked_id, created_at
+    FROM (VALUES (1)) AS one LEFT JOIN cluster ON TRUE
+    ORDER BY created_at, id
 """
 
 
@@ -78,7 +92,7 @@ APPLY_IF_UNCHANGED_SQL = f"""
                 ORDER BY id
             ),
             '[]'
-        ) = %(state)s::jsonb AS yes
+        ) = %(state)s::jsonb AND {GOVERNANCE_TOKEN} = %(token)s::bigint AS yes
         FROM cluster
     ),
     relinked AS (

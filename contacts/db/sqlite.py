@@ -15,14 +15,23 @@ from datetime import datetime
 from django.conf import settings
 from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Model, Q
+from django.db.models import Max, Model, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 
-from contacts.db.base import Applied, DatabaseBackend
-from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
+from contacts.db.base import Applied, ClusterRead, DatabaseBackend
+from contacts.models import (
+    ClusterEvent,
+    Contact,
+    EventKind,
+    GovernanceVersion,
+    IdentityLink,
+    LinkPrecedence,
+    Source,
+)
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
 from contacts.selectors.clusters import identifiers_filter
+from contacts.selectors.governance import governance_token
 
 # One writer at a time per process (a thread lock), then per database (a file lock).
 _PROCESS_WRITER = threading.Lock()
@@ -35,23 +44,33 @@ class SQLiteBackend(DatabaseBackend):
 
     # --- POST /identify/ --------------------------------------------------------------------------
 
-    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> list[ContactRow]:
+    def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
+        """One statement, the governance token a column of each row; a second one reads the token
+        when nothing matched."""
         roots = (
             Contact.live.filter(identifiers_filter(email=email, phone_number=phone_number))
             .annotate(root=Coalesce("linked_id", "id"))
             .values("root")
         )
-        rows = (
+        token = Subquery(GovernanceVersion.objects.filter(id=1).values("token"))
+        read = list(
             Contact.live.filter(Q(id__in=roots) | Q(linked_id__in=roots))
             .order_by("created_at", "id")
-            .values_list("id", "email", "phone_number", "linked_id", "created_at")
+            .annotate(token=token)
+            .values_list("id", "email", "phone_number", "linked_id", "created_at", "token")
         )
-        return [ContactRow(*row) for row in rows]
+        if not read:
+            return ClusterRead(rows=[], governance_token=governance_token())
+        return ClusterRead(
+            rows=[ContactRow(*row[:5]) for row in read], governance_token=read[0][5] or 0
+        )
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
         """Read the clusters again (under the database's lock, after ``BEGIN IMMEDIATE``) and, if
-        they are the plan's rows (both reads are ordered by age, then id), write with the ORM."""
-        if self.cluster_rows(email=plan.email, phone_number=plan.phone_number) != plan.rows:
+        they are the plan's rows (both reads are ordered by age, then id) under the same governance
+        decisions, write with the ORM."""
+        read = self.cluster_rows(email=plan.match_email, phone_number=plan.match_phone_number)
+        if read != (plan.rows, plan.policy_token):
             return None
         primary = plan.primary
         contact = None

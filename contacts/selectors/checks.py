@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Q
 
+from contacts.governance import Policy
 from contacts.graph import ContactGraph, identifier_nodes
 from contacts.models import Contact, IdentityLink
 from contacts.normalize import INTERNATIONAL_PREFIX, canonical_identifiers
@@ -18,6 +19,7 @@ from contacts.selectors.clusters import (
     live_contacts_by_age,
     neighbourhood_rows,
 )
+from contacts.selectors.governance import current_policy, governance_token
 
 Progress = Callable[[int], object]
 """Told how many more rows were processed; the commands pass a progress bar's ``update``."""
@@ -45,9 +47,17 @@ class GraphCheck:
     relinks: list[Relink]
 
 
-def contact_graph_load(*, chunk_size: int, progress: Progress = no_progress) -> ContactGraph:
-    """SPEC §3's graph of every live contact and link record, streamed into compact arrays."""
-    graph = ContactGraph()
+def stored_policy() -> Policy:
+    """The governance decisions stored now: what a rebuild applies (docs/governance.md)."""
+    return current_policy(token=governance_token())
+
+
+def contact_graph_load(
+    *, chunk_size: int, policy: Policy, progress: Progress = no_progress
+) -> ContactGraph:
+    """SPEC §3's graph of every live contact and link record, streamed into compact arrays; the
+    values ``policy`` blocks are not nodes."""
+    graph = ContactGraph(blocklist=policy.blocklist)
     rows = live_contacts_by_age(chunk_size=chunk_size)
     for count, (contact_id, email, phone_number, linked_id) in enumerate(rows, start=1):
         graph.add_contact(
@@ -67,7 +77,7 @@ def graph_check(*, chunk_size: int, progress: Progress = no_progress) -> GraphCh
     One streamed read without locks: on a database that serves traffic it is a snapshot, and
     ``relinks_repair`` re-reads each cluster under its locks before writing anything.
     """
-    graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
+    graph = contact_graph_load(chunk_size=chunk_size, policy=stored_policy(), progress=progress)
     leaders = graph.leaders()
     relinks = [
         Relink(
@@ -98,8 +108,9 @@ def scope_check(
         (state,) = contact_states(contact_ids=[contact_id])
         root_ids.add(state.root_id)
         nodes |= set(state.nodes)
-    rows, links = neighbourhood_rows(root_ids=root_ids, nodes=nodes)
-    elected, changes = plan_relinks(rows=rows, links=links)
+    policy = stored_policy()
+    rows, links = neighbourhood_rows(root_ids=root_ids, nodes=nodes, blocklist=policy.blocklist)
+    elected, changes = plan_relinks(rows=rows, links=links, policy=policy)
     stored = {row.id: row.linked_id for row in rows}
     return GraphCheck(
         contacts=len(rows),
@@ -159,3 +170,19 @@ def not_canonical_contact_ids(*, chunk_size: int) -> list[int]:
             "id", flat=True
         )[:1]
     return sorted(set(ids))
+
+
+def stale_link_flags(*, chunk_size: int) -> list[tuple[int, bool]]:
+    """Link records whose ``blocked`` flag disagrees with the stored blocklist, as ``(id, what
+    the flag should be)``: rows written before a blocklist entry (an upgrade, a restore)."""
+    blocklist = stored_policy().blocklist
+    stale = []
+    for link_id, email, phone_number, flagged in (
+        IdentityLink.objects.order_by("id")
+        .values_list("id", "email", "phone_number", "blocked")
+        .iterator(chunk_size=chunk_size)
+    ):
+        blocked = len(blocklist.nodes(email=email, phone_number=phone_number)) < 2
+        if blocked != flagged:
+            stale.append((link_id, blocked))
+    return stale

@@ -5,23 +5,24 @@ from collections.abc import Iterator
 
 from django.db.models import Q
 
-from contacts.graph import identifier_nodes
+from contacts.governance import NO_BLOCKLIST, Blocklist
 from contacts.models import Contact, IdentityLink
 from contacts.rows import ContactRow, ContactState
 
 
 def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
     """Contacts carrying the email or the phone number, or an identifier a link record pairs with
-    one of them (SPEC §3: that edge counts as soon as both are on live contacts); matches nothing
-    when both are ``None``."""
+    one of them (SPEC §3: that edge counts as soon as both are on live contacts; a link record
+    with a blocked value is no edge); matches nothing when both are ``None``."""
     condition = Q(pk__in=[])
+    links = IdentityLink.objects.filter(blocked=False)
     if email is not None:
         condition |= Q(email=email) | Q(
-            phone_number__in=IdentityLink.objects.filter(email=email).values("phone_number")
+            phone_number__in=links.filter(email=email).values("phone_number")
         )
     if phone_number is not None:
         condition |= Q(phone_number=phone_number) | Q(
-            email__in=IdentityLink.objects.filter(phone_number=phone_number).values("email")
+            email__in=links.filter(phone_number=phone_number).values("email")
         )
     return condition
 
@@ -75,13 +76,17 @@ def _nodes_filter(nodes: set[tuple[str, str]], *, email_field: str, phone_field:
 
 
 def neighbourhood_rows(
-    *, root_ids: set[int], nodes: set[tuple[str, str]]
+    *,
+    root_ids: set[int],
+    nodes: set[tuple[str, str]],
+    blocklist: Blocklist = NO_BLOCKLIST,
 ) -> tuple[list[ContactRow], list[tuple[str, str]]]:
     """Live contacts of the given clusters, and of every cluster linked to them, oldest first.
 
     Starting from the clusters rooted at ``root_ids`` and the contacts carrying ``nodes``, follows
     shared identifiers and link records until nothing new is reached; returns the contacts and the
     link records touching their identifiers or ``nodes``: what a correction must reconcile (§3).
+    Values ``blocklist`` blocks are not followed (they link nothing), unless given in ``nodes``.
     """
     roots, reached = set(root_ids), set(nodes)
     while True:
@@ -98,7 +103,7 @@ def neighbourhood_rows(
         row_nodes = {
             node
             for row in rows
-            for node in identifier_nodes(email=row.email, phone_number=row.phone_number)
+            for node in blocklist.nodes(email=row.email, phone_number=row.phone_number)
         }
         links = list(
             IdentityLink.objects.filter(
@@ -106,7 +111,9 @@ def neighbourhood_rows(
             ).values_list("email", "phone_number")
         )
         link_nodes = {
-            node for email, phone in links for node in (("email", email), ("phone", phone))
+            node
+            for email, phone in links
+            for node in blocklist.nodes(email=email, phone_number=phone)
         }
         new_roots = {row.root_id for row in rows}
         if new_roots <= roots and (row_nodes | link_nodes) <= reached:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from contacts.db import backend
 from contacts.exceptions import IdentitiesConflict, IdentityNotFound
 from contacts.explain import Reason, membership_reasons
 from contacts.models import ClusterEvent, Contact, IdentityLink
 from contacts.normalize import MAX_CONTACT_ID
 from contacts.rows import ContactRow
 from contacts.rules import Identity, Outcome, identity_from_rows
+from contacts.selectors.matching import clusters_matching
 
 
 def identity_lookup(*, email: str | None, phone_number: str | None) -> Identity:
@@ -22,9 +22,12 @@ def identity_lookup(*, email: str | None, phone_number: str | None) -> Identity:
 
     Raises ``IdentityNotFound`` when no live contact carries either, and ``IdentitiesConflict``
     when the email and the phone number belong to two identities. An identifier that no live
-    contact carries is left out, never added.
+    contact carries is left out, never added. A blocked value is not matched, as on
+    ``/identify/``: ``IdentifiersBlocked`` when every value given is blocked.
     """
-    rows = backend().cluster_rows(email=email, phone_number=phone_number)
+    matched = clusters_matching(email=email, phone_number=phone_number)
+    rows = matched.rows
+    email, phone_number = matched.identifiers.match_email, matched.identifiers.match_phone_number
     email_roots = _roots_carrying(rows, email=email)
     phone_roots = _roots_carrying(rows, phone_number=phone_number)
     if email_roots and phone_roots and email_roots != phone_roots:

@@ -4,7 +4,7 @@ import of ``manage.py import_contacts``.
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,9 +21,17 @@ from contacts.models import (
 from contacts.rules import (
     ImportPlan,
     ImportRow,
+    OversizedCluster,
+    oversized_components,
     plan_import,
 )
-from contacts.selectors.checks import Progress, Relink, contact_graph_load, no_progress
+from contacts.selectors.checks import (
+    Progress,
+    Relink,
+    contact_graph_load,
+    no_progress,
+    stored_policy,
+)
 from contacts.services.corrections import clusters_reconcile, identifiers_canonicalize
 
 
@@ -56,6 +64,18 @@ def relinks_repair(
     return relinked
 
 
+def link_flags_repair(*, stale: Sequence[tuple[int, bool]]) -> int:
+    """Give link records the ``blocked`` flag the stored blocklist says
+    (``selectors.checks.stale_link_flags``); returns how many changed."""
+    changed = 0
+    for blocked in (True, False):
+        ids = [link_id for link_id, flag in stale if flag is blocked]
+        changed += (
+            IdentityLink.objects.filter(id__in=ids).exclude(blocked=blocked).update(blocked=blocked)
+        )
+    return changed
+
+
 def identifiers_repair(
     *, contact_ids: Sequence[int], batch_size: int, progress: Progress = no_progress
 ) -> int:
@@ -81,6 +101,14 @@ class ImportResult:
     """Clusters that gained imported contacts."""
     relinked_ids: list[int]
     """Contacts already stored that changed cluster or primary (empty on a dry run)."""
+    blocked: int = 0
+    """Rows whose every value is blocked: not imported (docs/governance.md)."""
+    never_linked: int = 0
+    """Rows that would join a pair a person rejected for good: not imported."""
+    oversized: list[OversizedCluster] = field(default_factory=list)
+    """Clusters the import takes past their size limit."""
+    written: bool = False
+    """Whether the import was written: not on a dry run, nor when ``oversized`` was refused."""
 
 
 def contacts_import(
@@ -90,6 +118,7 @@ def contacts_import(
     write: bool,
     chunk_size: int,
     progress: Progress = no_progress,
+    allow_large_clusters: bool = False,
 ) -> ImportResult:
     """Import order-history rows as if each were sent to ``/identify/``, oldest first, in bulk.
 
@@ -100,20 +129,25 @@ def contacts_import(
     tables are analyzed once written, so that what follows (the stored clusters' reconciliation,
     then the API) is planned from what they now hold.
 
+    Blocked values and never-link pairs are applied as ``/identify/`` applies them. An import that
+    would take a cluster past its size limit (``IDENTITY_MAX_CLUSTER_SIZE``) writes nothing unless
+    ``allow_large_clusters``: the result lists those clusters (docs/governance.md).
+
     Without ``write`` this only reads and decides. With it, on PostgreSQL, the contacts table is
     locked in ``EXCLUSIVE`` mode for the transaction: ``/identify/`` keeps answering lookups but its
     writes wait until the import commits (docs/concurrency.md).
     """
     db = backend()
     if not write:
-        graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
-        plan = plan_import(graph=graph, rows=rows)
+        graph, plan, oversized = _import_plan(rows=rows, chunk_size=chunk_size, progress=progress)
         clusters = {graph.component(position) for position in _new_positions(graph, plan)}
-        return _import_result(plan=plan, clusters=len(clusters), relinked_ids=[])
+        return _import_result(plan=plan, clusters=len(clusters), oversized=oversized)
     with transaction.atomic():
         lock_contacts_table()
-        graph = contact_graph_load(chunk_size=chunk_size, progress=progress)
-        plan = plan_import(graph=graph, rows=rows)
+        graph, plan, oversized = _import_plan(rows=rows, chunk_size=chunk_size, progress=progress)
+        if oversized and not allow_large_clusters:
+            clusters = {graph.component(position) for position in _new_positions(graph, plan)}
+            return _import_result(plan=plan, clusters=len(clusters), oversized=oversized)
         clusters, touched = _import_write(
             graph=graph, plan=plan, label=label, batch_size=chunk_size
         )
@@ -124,16 +158,43 @@ def contacts_import(
         for start in range(0, len(seeds), chunk_size):
             batch = seeds[start : start + chunk_size]
             relinked += clusters_reconcile(contact_ids=batch, source=Source.COMMAND).relinked_ids
-    return _import_result(plan=plan, clusters=clusters, relinked_ids=sorted(relinked))
+    return _import_result(
+        plan=plan,
+        clusters=clusters,
+        oversized=oversized,
+        relinked_ids=sorted(relinked),
+        written=True,
+    )
 
 
-def _import_result(*, plan: ImportPlan, clusters: int, relinked_ids: list[int]) -> ImportResult:
+def _import_plan(
+    *, rows: list[ImportRow], chunk_size: int, progress: Progress
+) -> tuple[ContactGraph, ImportPlan, list[OversizedCluster]]:
+    policy = stored_policy()
+    graph = contact_graph_load(chunk_size=chunk_size, policy=policy, progress=progress)
+    plan = plan_import(graph=graph, rows=rows, policy=policy)
+    oversized = oversized_components(graph=graph, plan=plan, policy=policy)
+    return graph, plan, oversized
+
+
+def _import_result(
+    *,
+    plan: ImportPlan,
+    clusters: int,
+    oversized: list[OversizedCluster],
+    relinked_ids: Sequence[int] = (),
+    written: bool = False,
+) -> ImportResult:
     return ImportResult(
         contacts_created=len(plan.contacts),
         links_created=len(plan.links),
         unchanged=plan.unchanged,
         clusters=clusters,
-        relinked_ids=relinked_ids,
+        relinked_ids=list(relinked_ids),
+        blocked=len(plan.blocked),
+        never_linked=len(plan.never_linked),
+        oversized=oversized,
+        written=written,
     )
 
 

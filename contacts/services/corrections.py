@@ -3,7 +3,7 @@ deletes and restores, and the recomputation of clusters from stored rows. Each r
 transaction that takes the same locks as ``/identify/`` (docs/concurrency.md).
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from contacts.db import backend
 from contacts.exceptions import CorrectionError
+from contacts.governance import Policy
 from contacts.locking import identifier_keys, run_with_retries, write_under_locks
 from contacts.models import (
     ClusterEvent,
@@ -28,13 +29,16 @@ from contacts.rows import ContactRow, ContactState
 from contacts.rules import (
     ClusterChange,
     LinkChange,
+    OversizedCluster,
     describe_relinks,
+    grown_past_limit,
     plan_relinks,
 )
 from contacts.selectors.clusters import (
     contact_states,
     neighbourhood_rows,
 )
+from contacts.selectors.governance import current_policy, governance_token
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,10 @@ class ReconcilePlan:
     new_identifiers: list[tuple[str, str]]
     link_rewrites: dict[LinkPair, LinkPair] = field(default_factory=dict)
     """Link records whose values change (a canonicalization): stored pair -> new pair."""
+    policy: Policy = field(default_factory=Policy)
+    """The governance decisions the plan was made with (docs/governance.md)."""
+    oversized: list[OversizedCluster] = field(default_factory=list)
+    """Clusters the correction would grow past their size limit."""
 
     @property
     def locked_ids(self) -> set[int]:
@@ -155,29 +163,92 @@ def clusters_reconcile(
     return _correct(contact_ids=list(contact_ids), correction=None, user=user, source=source)
 
 
+@dataclass(frozen=True)
+class GovernanceChange:
+    """A change of governance decisions (``services.governance``) applied as a correction: what it
+    writes first in the transaction, the values whose carriers it re-forms, what it writes under
+    the locks, and why, for the history."""
+
+    decide: Callable[[], None]
+    """Store the decision and change the governance token; runs first in each attempt."""
+    nodes: set[tuple[str, str]]
+    """The values the decision is about: followed even if blocked."""
+    under_locks: Callable[[Policy], None]
+    """Writes that must not race a request: run with the clusters' locks held."""
+    reason: str
+
+
+def governance_apply(
+    *,
+    contact_ids: list[int],
+    change: GovernanceChange,
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
+) -> ReconcileResult:
+    """Store a governance decision and re-form the clusters of the contacts carrying its values,
+    in one transaction under the locks of any correction (``services.governance``)."""
+    return _correct(
+        contact_ids=contact_ids, correction=None, user=user, source=source, governance=change
+    )
+
+
 def _correct(
     *,
     contact_ids: list[int],
     correction: Correction | None,
     user: AbstractBaseUser | None,
     source: Source,
+    governance: GovernanceChange | None = None,
 ) -> ReconcileResult:
+    seed_nodes = governance.nodes if governance else set()
+
     def plan() -> ReconcilePlan:
-        return _plan_correction(contact_ids=contact_ids, correction=correction)
+        return _plan_correction(
+            contact_ids=contact_ids, correction=correction, seed_nodes=seed_nodes
+        )
 
     def write(planned: ReconcilePlan) -> ReconcileResult | None:
         """Read again under the plan's locks; write if the new plan needs no other lock."""
         current = plan()
         if not _locks_cover(held=planned, needed=current):
             return None
-        return _apply_correction(plan=current, correction=correction, user=user, source=source)
+        if governance:
+            governance.under_locks(current.policy)
+        elif correction is not None and correction.kind in _GROWING and current.oversized:
+            raise _past_limit(current.oversized)
+        return _apply_correction(
+            plan=current,
+            correction=correction,
+            user=user,
+            source=source,
+            reason=governance.reason if governance else None,
+        )
 
     def attempt(_: int) -> ReconcileResult:
         with transaction.atomic():
             backend().plans_for_values()
+            if governance:
+                governance.decide()
             return write_under_locks(plan=plan, locks_needed=_locks_needed, write=write)
 
     return run_with_retries(attempt, attempts=settings.IDENTIFY_MAX_ATTEMPTS)
+
+
+# The corrections that may join clusters and must keep to the size limit (docs/governance.md);
+# governance decisions, canonical forms and repairs follow the stored data wherever it leads.
+_GROWING = frozenset({EventKind.EDITED, EventKind.RESTORED})
+
+
+def _past_limit(oversized: list[OversizedCluster]) -> CorrectionError:
+    clusters = ", ".join(
+        f"#{cluster.contact_id} would have {cluster.size} contacts (limit {cluster.limit})"
+        for cluster in oversized
+    )
+    return CorrectionError(
+        f"This correction would take identities past their size limit: {clusters}. "
+        "Raise the limit by approving a held merge, or correct fewer contacts.",
+        code="cluster_size_limit",
+    )
 
 
 def _locks_needed(plan: ReconcilePlan) -> tuple[set[int], set[int]]:
@@ -191,14 +262,27 @@ def _locks_cover(*, held: ReconcilePlan, needed: ReconcilePlan) -> bool:
     return needed_keys <= held_keys and needed_ids <= held_ids
 
 
-def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -> ReconcilePlan:
+def _plan_correction(
+    *,
+    contact_ids: list[int],
+    correction: Correction | None,
+    seed_nodes: set[tuple[str, str]] = frozenset(),
+) -> ReconcilePlan:
+    policy = current_policy(token=governance_token())
+    blocklist = policy.blocklist
     states = contact_states(contact_ids=contact_ids)
     targets = states if correction else []
     corrected = [_corrected_state(target, correction) for target in targets]
     canonicalizing = correction is not None and _canonicalizes(correction)
-    nodes = {node for state in [*states, *corrected] for node in state.nodes}
+    nodes = {
+        node
+        for state in [*states, *corrected]
+        for node in blocklist.nodes(email=state.email, phone_number=state.phone_number)
+    } | set(seed_nodes)
     while True:
-        rows, links = neighbourhood_rows(root_ids={state.root_id for state in states}, nodes=nodes)
+        rows, links = neighbourhood_rows(
+            root_ids={state.root_id for state in states}, nodes=nodes, blocklist=blocklist
+        )
         link_rewrites = _link_rewrites(links) if canonicalizing else {}
         rewritten_nodes = {node for pair in link_rewrites.values() for node in _pair_nodes(pair)}
         if rewritten_nodes <= nodes:
@@ -208,7 +292,7 @@ def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -
     after = [row for row in rows if row.id not in corrected_ids]
     after += [state.row for state in corrected if state.deleted_at is None]
     links_after = list(dict.fromkeys(link_rewrites.get(link, link) for link in links))
-    elected, changes = plan_relinks(rows=after, links=links_after)
+    elected, changes = plan_relinks(rows=after, links=links_after, policy=policy)
     present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
     brought = [node for state in corrected for node in state.nodes]
     brought += [node for pair in link_rewrites.values() for node in _pair_nodes(pair)]
@@ -221,6 +305,8 @@ def _plan_correction(*, contact_ids: list[int], correction: Correction | None) -
         changes=changes,
         new_identifiers=new_identifiers,
         link_rewrites=link_rewrites,
+        policy=policy,
+        oversized=grown_past_limit(before=rows, elected=elected, policy=policy),
     )
 
 
@@ -259,6 +345,7 @@ def _apply_correction(
     correction: Correction | None,
     user: AbstractBaseUser | None,
     source: Source,
+    reason: str | None = None,
 ) -> ReconcileResult:
     events = []
     for target, corrected in zip(plan.targets, plan.corrected, strict=True):
@@ -290,7 +377,8 @@ def _apply_correction(
         changes=plan.changes,
         source=source,
         user=user,
-        repair=correction is None and source == Source.COMMAND,
+        repair=correction is None and source == Source.COMMAND and reason is None,
+        reason=reason,
     )
     ClusterEvent.objects.bulk_create(events)
     return ReconcileResult(
@@ -327,9 +415,11 @@ def relinks_apply(
     source: Source,
     user: AbstractBaseUser | None = None,
     repair: bool = False,
+    reason: str | None = None,
 ) -> list[ClusterChange]:
     """Write link changes (an UPDATE per new primary) and their history, under held locks;
-    ``repair`` records every change as a repair (``reconcile`` fixing links that differ)."""
+    ``repair`` records every change as a repair (``reconcile`` fixing links that differ);
+    ``reason`` says why in each event (a governance decision)."""
     targets: dict[int | None, list[int]] = {}
     for change in changes:
         targets.setdefault(change.linked_id, []).append(change.contact_id)
@@ -348,6 +438,7 @@ def relinks_apply(
             details={
                 "previous_primaries": cluster.previous_primary_ids,
                 "relinked": cluster.relinked_ids,
+                **({"reason": reason} if reason else {}),
             },
             user=user,
         )

@@ -5,6 +5,7 @@ from collections import defaultdict
 from contacts.graph import elect_primaries, identifier_nodes
 from contacts.models import Contact, IdentityLink, LinkPrecedence
 from contacts.rows import ContactRow
+from contacts.selectors.checks import stored_policy
 
 
 def live_rows() -> list[ContactRow]:
@@ -17,7 +18,8 @@ def live_rows() -> list[ContactRow]:
 
 
 def assert_invariants() -> None:
-    """Assert SPEC §2's invariants over live contacts, with §3's components as the clusters."""
+    """Assert SPEC §2's invariants over live contacts, with §3's components as the clusters
+    (blocked values are not nodes: docs/governance.md)."""
     live = {
         row["id"]: row
         for row in Contact.live.values(
@@ -33,7 +35,8 @@ def assert_invariants() -> None:
             assert primary is not None, f"contact {row['id']} links to a missing or deleted row"
             assert primary["linked_id"] is None, f"contact {row['id']} is in a chain"
     links = list(IdentityLink.objects.values_list("email", "phone_number"))
-    expected = elect_primaries(contacts=live_rows(), links=links)
+    blocklist = stored_policy().blocklist
+    expected = elect_primaries(contacts=live_rows(), links=links, blocklist=blocklist)
     actual = {row["id"]: row["linked_id"] or row["id"] for row in live.values()}
     assert actual == expected, "clusters differ from the components led by their oldest contact"
 

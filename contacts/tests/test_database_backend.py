@@ -97,7 +97,7 @@ def test_cluster_rows_hold_every_cluster_an_identifier_or_a_link_record_reaches(
     make_contact(email="d@example.com", phone="3000")
     IdentityLink.objects.create(email="a@example.com", phone_number="2000")
 
-    rows = backend().cluster_rows(email="a@example.com", phone_number=None)
+    rows, _ = backend().cluster_rows(email="a@example.com", phone_number=None)
 
     assert [row.id for row in rows] == [first.id, second.id, other.id]
     assert rows[1].linked_id == first.id

@@ -4,19 +4,22 @@ The model knows nothing of locks, rows or rules 1-4: a request joins its identif
 contact when it brings one the model has not seen, and the identity is the component, led by its
 first contact. Every answer of the service must equal the model's, field by field. Each request
 spells its identifiers one of the ways a person may type them (docs/api.md "Identifiers"); the
-model knows only the canonical form.
+model knows only the canonical form. A second model adds governance (docs/governance.md): blocked
+values and a size limit.
 """
 
+import io
 import unicodedata
 from dataclasses import dataclass, field
 
 import idna
 import pytest
+from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts.graph import UnionFind
-from contacts.models import ClusterEvent, Contact, IdentityLink
+from contacts.models import ClusterEvent, Contact, HeldMerge, IdentityLink
 from contacts.tests.graph_model import as_partition, assert_invariants, stored_clusters
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +141,116 @@ def test_service_answers_like_the_union_find_model(identify, sequence):
 
     assert as_partition(stored_clusters()) == as_partition(model.graph.groups())
     assert_invariants()
+
+
+# Values the shipped blocklist blocks (docs/governance.md), mixed with ordinary ones.
+GOVERNED_EMAILS = ["user0@example.com", "user1@example.com", "user2@example.com", "test@test.com"]
+GOVERNED_PHONES = ["1000", "2000", "3000", "9999999"]
+BLOCKED = {("email", "test@test.com"), ("phone", "9999999")}
+SIZE_LIMIT = 3
+
+
+@dataclass
+class GovernedModel(IdentityModel):
+    """The union-find model with governance: blocked values are not nodes, and a write that would
+    grow a component past ``SIZE_LIMIT`` contacts changes nothing (one held pair per request)."""
+
+    held: set[tuple[str, str]] = field(default_factory=set)
+
+    def size(self, root: tuple[str, str]) -> int:
+        return sum(1 for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root)
+
+    @staticmethod
+    def nodes_of(contact: ModelContact) -> list[tuple[str, str]]:
+        return [node for node in contact.nodes if node not in BLOCKED]
+
+    def answer(self, node: tuple[str, str]) -> dict:
+        root = self.graph.find(node)
+        members = [c for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root]
+        primary, *secondaries = members
+        emails = dict.fromkeys(c.email for c in [primary, *members] if c.email)
+        phones = dict.fromkeys(c.phone for c in [primary, *members] if c.phone)
+        return {
+            "primaryContatctId": primary.id,
+            "primaryContactId": primary.id,
+            "emails": list(emails),
+            "phoneNumbers": list(phones),
+            "secondaryContactIds": sorted(c.id for c in secondaries),
+        }
+
+    def oldest_root(self, nodes: list[tuple[str, str]]) -> tuple[str, str]:
+        known = {node for contact in self.contacts for node in self.nodes_of(contact)}
+        roots = {self.graph.find(node) for node in nodes if node in known}
+        first_contact = {
+            root: min(c.id for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root)
+            for root in roots
+        }
+        return min(roots, key=first_contact.__getitem__)
+
+    def holds(self, nodes: list[tuple[str, str]], creates: bool) -> bool:
+        known = {node for contact in self.contacts for node in self.nodes_of(contact)}
+        roots = {self.graph.find(node) for node in nodes if node in known}
+        if not roots or (len(roots) == 1 and not creates):
+            return False
+        return sum(self.size(root) for root in roots) + creates > SIZE_LIMIT
+
+
+governed_requests = st.lists(
+    st.tuples(
+        st.sampled_from([None, *GOVERNED_EMAILS]),
+        st.sampled_from([None, *GOVERNED_PHONES]),
+    ).filter(lambda request: request[0] is not None or request[1] is not None),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=governed_requests)
+def test_service_answers_like_the_model_with_blocked_values_and_a_size_limit(
+    api_client, sequence, settings
+):
+    settings.IDENTITY_MAX_CLUSTER_SIZE = SIZE_LIMIT
+    reset_tables()
+    HeldMerge.objects.all().delete()
+    model = GovernedModel()
+
+    for email, phone in sequence:
+        nodes = [
+            node for node in (("email", email), ("phone", phone)) if node[1] and node not in BLOCKED
+        ]
+        body = {key: value for key, value in (("email", email), ("phoneNumber", phone)) if value}
+        response = api_client.post("/identify/", body, format="json")
+        if not nodes:
+            assert response.status_code == 422
+            assert response.json()["code"] == "blocked_identifier"
+            continue
+        assert response.status_code == 200, response.content
+        creates = model.brings_new_identifier(nodes)
+        if model.holds(nodes, creates):
+            model.held.add((email, phone))
+            expected = model.answer(model.oldest_root(nodes))
+        elif creates:
+            newest = Contact.objects.latest("id")
+            assert (newest.email, newest.phone_number) == (email, phone)
+            model.contacts.append(ModelContact(id=newest.id, email=email, phone=phone))
+            model.graph.union(*nodes)
+            expected = model.answer(nodes[0])
+        else:
+            model.join(nodes)
+            expected = model.answer(nodes[0])
+
+        assert Contact.objects.count() == len(model.contacts)
+        assert response.json()["contact"] == expected
+
+    assert set(HeldMerge.objects.values_list("email", "phone_number")) == model.held
+    governed = [{node for node in group if node not in BLOCKED} for group in stored_clusters()]
+    assert as_partition([group for group in governed if group]) == as_partition(
+        model.graph.groups()
+    )
+    assert_invariants()
+    call_command("reconcile", "--check", "--no-progress", stdout=io.StringIO())

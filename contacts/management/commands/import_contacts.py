@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from contacts.db import backend
 from contacts.import_files import FORMATS, format_of, read_rows
+from contacts.rules import OversizedCluster
 from contacts.services.bulk import contacts_import
 
 
@@ -31,6 +32,14 @@ class Command(BaseCommand):
             type=int,
             default=20000,
             help="Rows per round trip while reading and writing (default 20000).",
+        )
+        parser.add_argument(
+            "--allow-large-clusters",
+            action="store_true",
+            help=(
+                "Write the import even if it takes clusters past IDENTITY_MAX_CLUSTER_SIZE "
+                "(without it, such an import is reported and nothing is written)."
+            ),
         )
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
@@ -66,12 +75,37 @@ class Command(BaseCommand):
         for error in errors:
             self.stderr.write(f"{path.name}:{error.line}: {error.message}")
         result = contacts_import(
-            rows=rows, label=path.name, write=options["write"], chunk_size=options["chunk_size"]
+            rows=rows,
+            label=path.name,
+            write=options["write"],
+            chunk_size=options["chunk_size"],
+            allow_large_clusters=options["allow_large_clusters"],
         )
-        verb = "Imported" if options["write"] else "Dry run, nothing written: would import"
+        for cluster in result.oversized:
+            self.stderr.write(describe_oversized(cluster))
+        verb = "Imported" if result.written else "Dry run, nothing written: would import"
         self.stdout.write(
             f"{verb} {len(rows)} valid rows ({len(errors)} rejected): "
             f"{result.contacts_created} contacts created, {result.links_created} link records, "
             f"{result.unchanged} rows already known, {result.clusters} clusters gained contacts, "
-            f"{len(result.relinked_ids)} stored contacts relinked."
+            f"{len(result.relinked_ids)} stored contacts relinked; "
+            f"{result.blocked} rows with only blocked values and {result.never_linked} rows "
+            "joining a never-link pair left out."
         )
+        if options["write"] and not result.written:
+            raise CommandError(
+                f"Nothing written: {len(result.oversized)} clusters would pass their size limit "
+                "(IDENTITY_MAX_CLUSTER_SIZE). Check them, then run again with "
+                "--allow-large-clusters to import them anyway.",
+                returncode=2,
+            )
+
+
+def describe_oversized(cluster: OversizedCluster) -> str:
+    """One line per cluster an import would take past its limit."""
+    which = (
+        f"the cluster of contact #{cluster.contact_id}"
+        if cluster.contact_id is not None
+        else "a cluster of imported contacts"
+    )
+    return f"{which} would have {cluster.size} contacts (limit {cluster.limit})"

@@ -15,8 +15,9 @@ from contacts.selectors.checks import (
     graph_check,
     not_canonical_contact_ids,
     scope_check,
+    stale_link_flags,
 )
-from contacts.services.bulk import identifiers_repair, relinks_repair
+from contacts.services.bulk import identifiers_repair, link_flags_repair, relinks_repair
 
 
 class Command(BaseCommand):
@@ -64,6 +65,7 @@ class Command(BaseCommand):
     def _reconcile(self, options: dict) -> None:
         started = time.monotonic()
         canonicalized = self._canonicalize(options)
+        flags = self._link_flags(options)
         check = self._check(options)
         for relink in check.relinks:
             self.stdout.write(describe(relink))
@@ -78,12 +80,26 @@ class Command(BaseCommand):
             f"{len(check.relinks)} differ, {len(changed)} changed "
             f"in {time.monotonic() - started:.1f} s."
         )
-        if options["check"] and (check.relinks or canonicalized):
+        if options["check"] and (check.relinks or canonicalized or flags):
             raise CommandError(
                 f"{canonicalized} contacts not in canonical form, "
+                f"{flags} link records flagged against the blocklist, "
                 f"{len(check.relinks)} contacts differ from the graph",
                 returncode=1,
             )
+
+    def _link_flags(self, options: dict) -> int:
+        """Over the whole table (not a scope): link records whose ``blocked`` flag disagrees
+        with the blocklist (docs/governance.md), fixed unless checking; returns how many."""
+        if any(options[scope] is not None for scope in ("contact", "email", "phone")):
+            return 0
+        stale = stale_link_flags(chunk_size=options["chunk_size"])
+        for link_id, blocked in stale:
+            state = "blocked" if blocked else "not blocked"
+            self.stdout.write(f"link record #{link_id}: should be flagged {state}")
+        if stale and not (options["check"] or options["dry_run"]):
+            link_flags_repair(stale=stale)
+        return len(stale)
 
     def _canonicalize(self, options: dict) -> int:
         """Over the whole table (not a scope): the contacts whose stored identifiers differ from

@@ -1,0 +1,54 @@
+"""Decisions on held merges (docs/governance.md): approve one (apply it as its request would have
+been applied, past the limit, optionally raising the identity's limit) or reject it (optionally
+for good: the pair never joins two identities)."""
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import ClusterLimit, HeldMerge, HeldMergeStatus, Source
+from contacts.rules import Identity
+from contacts.services.governance import governance_token_change
+from contacts.services.identify import contact_identify
+
+
+def held_merge_approve(
+    *, held: HeldMerge, raise_limit: bool, user: AbstractBaseUser | None = None
+) -> Identity:
+    """Apply a held merge as its request would have been applied, past the limit. With
+    ``raise_limit`` the resulting identity's limit becomes its new size plus
+    ``IDENTITY_MAX_CLUSTER_SIZE``: room to grow as much as a new identity may; without it the
+    identity, now past its limit, grows only through held merges a person approves."""
+    identity = contact_identify(
+        email=held.email, phone_number=held.phone_number, source=Source.ADMIN, size_limit=False
+    )
+    with transaction.atomic():
+        if raise_limit:
+            size = 1 + len(identity.secondary_ids) + settings.IDENTITY_MAX_CLUSTER_SIZE
+            ClusterLimit.objects.update_or_create(
+                contact_id=identity.primary_id,
+                defaults={"max_size": size, "held_merge": held, "set_by": user},
+            )
+            governance_token_change()
+        _decide(held=held, status=HeldMergeStatus.APPROVED, never_link=False, user=user)
+    return identity
+
+
+def held_merge_reject(
+    *, held: HeldMerge, never_link: bool, user: AbstractBaseUser | None = None
+) -> None:
+    """Reject a held merge; with ``never_link`` its pair never joins two identities again."""
+    with transaction.atomic():
+        _decide(held=held, status=HeldMergeStatus.REJECTED, never_link=never_link, user=user)
+        if never_link:
+            governance_token_change()
+
+
+def _decide(
+    *, held: HeldMerge, status: HeldMergeStatus, never_link: bool, user: AbstractBaseUser | None
+) -> None:
+    HeldMerge.objects.filter(pk=held.pk).update(
+        status=status, never_link=never_link, decided_by=user, decided_at=timezone.now()
+    )
+    held.refresh_from_db()
