@@ -14,7 +14,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import exceptions
 
 from contacts.errors import api_error_body
-from contacts.exceptions import IdentitiesConflict, IdentityNotFound, ServiceUnavailable
+from contacts.exceptions import (
+    IdentifiersBlocked,
+    IdentitiesConflict,
+    IdentityNotFound,
+    ServiceUnavailable,
+)
 from contacts.health import READY, UNREACHABLE
 from contacts.models import Scope
 from contacts.parsers import PayloadTooLarge
@@ -171,10 +176,17 @@ IDENTIFY_EXAMPLES = [
     ),
     _error_example(413, "Body too large", PayloadTooLarge(limit=settings.API_MAX_BODY_BYTES)),
     _error_example(415, "Not JSON", exceptions.UnsupportedMediaType("text/plain")),
+    _error_example(422, "Only blocked values", IdentifiersBlocked(fields=["email"])),
     _error_example(429, "Over the rate limit", exceptions.Throttled(wait=1)),
     _error_example(503, "Database busy or unreachable", ServiceUnavailable()),
     *ACCESS_EXAMPLES,
 ]
+
+
+BLOCKED = (
+    "Every identifier given is blocked (`blocked_identifier`; `errors` names the fields); "
+    "nothing was written."
+)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -187,7 +199,10 @@ identify_schema = extend_schema(
         "Finds every contact that shares the email or the phone number, creates a primary or a "
         "secondary contact when the request brings something new, merges two identities that the "
         "request bridges (the older primary stays primary), and answers with the identity. "
-        "At least one of `email` and `phoneNumber` is required. Scope: `identify`."
+        "At least one of `email` and `phoneNumber` is required. Blocked placeholder values are "
+        "stored but match nothing; a write that would grow an identity past "
+        "`IDENTITY_MAX_CLUSTER_SIZE` is held for a person and the older identity is answered "
+        "unchanged (docs/governance.md). Scope: `identify`."
     ),
     extensions={"x-required-scope": Scope.IDENTIFY.value},
     request=IdentifyRequestSerializer,
@@ -196,6 +211,7 @@ identify_schema = extend_schema(
         400: _error("Invalid input: the body names the problem; nothing was written."),
         413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
         415: _error("A `Content-Type` other than JSON."),
+        422: _error(BLOCKED),
         401: _error(UNAUTHENTICATED),
         403: _error("The API key lacks the `identify` scope."),
         429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`, per key); see `Retry-After`."),
@@ -256,6 +272,7 @@ lookup_schema = extend_schema(
         409: _error("The email and the phone number belong to two identities."),
         413: _error("The body is larger than `API_MAX_BODY_BYTES`."),
         415: _error("A `Content-Type` other than JSON."),
+        422: _error(BLOCKED),
         429: _error("Over the rate limit (`IDENTIFY_RATE_LIMIT`, per key)."),
         503: _error("The database is busy or unreachable. `Retry-After`."),
     },
@@ -272,6 +289,7 @@ lookup_schema = extend_schema(
             "Two identities",
             IdentitiesConflict(email_primary_id=11, phone_primary_id=27),
         ),
+        _error_example(422, "Only blocked values", IdentifiersBlocked(fields=["email"])),
         *UNAUTHENTICATED_EXAMPLES,
     ],
     extensions={"x-required-scope": Scope.LOOKUP.value},
