@@ -106,10 +106,9 @@ class PostgreSQLBackend(DatabaseBackend):
                 CLUSTER_ROWS_SQL, {"match_email": email, "match_phone_number": phone_number}
             )
             read = cursor.fetchall()
-        token = read[0][0]
-        if read[0][1] is None:
-            return ClusterRead(rows=[], governance_token=token)
-        return ClusterRead(rows=[ContactRow._make(row[1:]) for row in read], governance_token=token)
+        token = int(read[0][1])
+        del read[0]
+        return ClusterRead(rows=list(map(ContactRow._make, read)), governance_token=token)
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
         """The check, the writes and the history in one statement (``APPLY_IF_UNCHANGED_SQL``)."""

@@ -3,6 +3,15 @@ ORM would spread over several round trips, or plan worse."""
 
 from contacts.models import ClusterEvent, Contact, GovernanceVersion, IdentityLink
 
+
+def compact(sql: str) -> str:
+    """The statement with its layout collapsed to single spaces: psycopg converts a statement's
+    ``%(name)s`` placeholders once and caches the result only for statements of at most
+    ``psycopg._queries.MAX_CACHED_STATEMENT_LENGTH`` (4096) characters; a longer one is parsed
+    with regular expressions on every execution (contacts/tests/test_database_backend.py)."""
+    return " ".join(sql.split())
+
+
 _CONTACTS = Contact._meta.db_table
 _LINKS = IdentityLink._meta.db_table
 _EVENTS = ClusterEvent._meta.db_table
@@ -56,14 +65,20 @@ PG_CLUSTER_CTE = f"""
     )
 """
 
-# The governance token in the first column of every row; one row of NULLs after it when no cluster
-# matched, so that the token is always read.
-CLUSTER_ROWS_SQL = f"""
+# The rows of the matched clusters, after a first row that carries the governance token in its
+# email column (its id is NULL): the token is read even when nothing matched, and the contacts' rows
+# need no column of their own for it.
+CLUSTER_ROWS_SQL = compact(f"""
     WITH {PG_CLUSTER_CTE}
-    SELECT {GOVERNANCE_TOKEN}, id, email, phone_number, linked_id, created_at
-    FROM (VALUES (1)) AS one LEFT JOIN cluster ON TRUE
-    ORDER BY created_at, id
-"""
+    SELECT id, email, phone_number, linked_id, created_at FROM (
+        SELECT NULL::bigint AS id, ({GOVERNANCE_TOKEN})::text AS email,
+               NULL::varchar AS phone_number, NULL::bigint AS linked_id,
+               NULL::timestamptz AS created_at
+        UNION ALL
+        SELECT id, email, phone_number, linked_id, created_at FROM cluster
+    ) AS read
+    ORDER BY id IS NOT NULL, created_at, id
+""")
 
 
 # What /identify/'s write statement reports of the contacts table, so that following its growth
@@ -80,7 +95,7 @@ TABLE_GROWTH_COLUMNS = f"""
 # clusters are still exactly the rows the plan was made from, and only then writes the plan and its
 # history (as ``SQLiteBackend.apply_if_unchanged`` does with the ORM): the re-read under the
 # locks, the writes and the history share one round trip, and nothing is read back.
-APPLY_IF_UNCHANGED_SQL = f"""
+APPLY_IF_UNCHANGED_SQL = compact(f"""
     WITH {PG_CLUSTER_CTE},
     unchanged AS (
         SELECT COALESCE(
@@ -141,11 +156,11 @@ APPLY_IF_UNCHANGED_SQL = f"""
     )
     SELECT unchanged.yes, created.id, created.created_at, {TABLE_GROWTH_COLUMNS}
     FROM unchanged LEFT JOIN created ON TRUE
-"""
+""")
 
 
 # The history of an import, grouped by the database from the rows just inserted.
-IMPORT_HISTORY_SQL = f"""
+IMPORT_HISTORY_SQL = compact(f"""
     INSERT INTO {_EVENTS} (kind, source, contact_id, primary_id, details, created_at)
     SELECT CASE WHEN min(id) = root THEN %(created)s ELSE %(added)s END, %(source)s, min(id), root,
            jsonb_build_object('import', %(label)s::text, 'contacts', jsonb_agg(id ORDER BY id)),
@@ -154,4 +169,4 @@ IMPORT_HISTORY_SQL = f"""
          AS imported
     GROUP BY root
     ORDER BY min(id)
-"""
+""")
