@@ -1,7 +1,9 @@
-"""The support staff's roles (SPEC §7): Django groups over the admin's own permissions.
+"""The staff's roles (SPEC §7): Django groups over the admin's own permissions.
 
 Reading needs the view permissions; corrections need ``change_contact`` (edit, restore, re-run
-reconciliation) and ``delete_contact`` (soft delete). See ``contacts/admin/``.
+reconciliation) and ``delete_contact`` (soft delete). Identifier governance (blocking values,
+deciding held merges, docs/governance.md) needs ``govern_identifiers``: a role of its own, never
+part of the support roles. See ``contacts/admin/``.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -9,18 +11,28 @@ from django.db import transaction
 
 READ_ONLY = "Support (read-only)"
 CORRECTIONS = "Support (corrections)"
+GOVERNANCE = "Governance"
 
 _VIEW = ["view_contact", "view_cluster", "view_clusterevent", "view_identitylink"]
 
 SUPPORT_ROLES: dict[str, list[str]] = {
     READ_ONLY: _VIEW,
     CORRECTIONS: [*_VIEW, "change_contact", "delete_contact"],
+    GOVERNANCE: [
+        *_VIEW,
+        "view_blockedidentifier",
+        "view_heldmerge",
+        "view_clusterlimit",
+        "add_blockedidentifier",
+        "delete_blockedidentifier",
+        "govern_identifiers",
+    ],
 }
 
 
 @transaction.atomic
 def support_roles_ensure() -> list[Group]:
-    """Create the support groups, or reset them to exactly their role's permissions."""
+    """Create the staff's groups, or reset them to exactly their role's permissions."""
     groups = []
     for name, codenames in SUPPORT_ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)

@@ -8,14 +8,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
-from contacts.admin.charts import size_chart
+from contacts.admin.charts import held_merges_chart, size_chart
 from contacts.admin.common import (
     SEARCH_HELP,
     CorrectionsMixin,
     cluster_url,
     reconcile_clusters_of,
 )
-from contacts.models import Cluster, Contact
+from contacts.admin.governance import has_govern_permission
+from contacts.models import Cluster, Contact, HeldMerge
 from contacts.normalize import parse_row_id
 from contacts.selectors.admin_pages import (
     cluster_detail,
@@ -25,11 +26,16 @@ from contacts.selectors.admin_pages import (
 from contacts.selectors.data_quality import (
     IDENTIFIER_FIELDS,
     cluster_size_histogram,
+    held_merges_by_day,
+    held_merges_pending,
     most_shared_identifiers,
 )
+from contacts.selectors.governance import current_policy, governance_token
 
 # Identifiers of each kind the data-quality page lists.
 MOST_SHARED_LISTED = 20
+# Days the chart of held merges covers, today included.
+HELD_MERGE_DAYS = 30
 
 
 @admin.register(Cluster)
@@ -127,19 +133,31 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
         return [path("data-quality/", view, name=name), *super().get_urls()]
 
     def data_quality_view(self, request: HttpRequest) -> HttpResponse:
-        """Identities by size, as a chart, and the identifiers the most contacts share: where a
-        support lead looks for values that hold strangers together (docs/governance.md)."""
+        """Identities by size, as a chart, the identifiers the most contacts share (each marked
+        if blocked already, with a link to block it for those who may), and the held merges of
+        the last days: where a support lead looks for values that hold strangers together
+        (docs/governance.md)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        blocks = current_policy(token=governance_token()).blocklist.blocks
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Data quality",
             "chart": size_chart(buckets=cluster_size_histogram()),
             "most_shared": {
-                kind: most_shared_identifiers(kind=kind, limit=MOST_SHARED_LISTED)
+                kind: [
+                    (item, blocks(kind, item.value))
+                    for item in most_shared_identifiers(kind=kind, limit=MOST_SHARED_LISTED)
+                ]
                 for kind in IDENTIFIER_FIELDS
             },
+            "can_govern": has_govern_permission(request),
+            "held_chart": held_merges_chart(days=held_merges_by_day(days=HELD_MERGE_DAYS)),
+            "held_pending": held_merges_pending(),
+            "can_view_held_merges": self.admin_site.get_model_admin(HeldMerge).has_view_permission(
+                request
+            ),
         }
         return TemplateResponse(request, "admin/contacts/cluster/data_quality.html", context)
 

@@ -1,13 +1,16 @@
-"""Reads for the data-quality report (docs/governance.md): how big the identities are, and which
-identifiers the most contacts share — the candidates to block."""
+"""Reads for the data-quality report (docs/governance.md): how big the identities are, which
+identifiers the most contacts share — the candidates to block — and how many writes the
+supercluster guard holds."""
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db.models import Count
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
-from contacts.models import Contact
+from contacts.models import Contact, HeldMerge, HeldMergeStatus
 
 # Upper bounds of the cluster-size buckets: 1, 2, 3-5, 6-10, … and one open bucket past the last.
 SIZE_BUCKET_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 1000)
@@ -87,3 +90,31 @@ def most_shared_identifiers(*, kind: str, limit: int) -> list[SharedIdentifier]:
         .values_list(field, "contacts")[:limit]
     )
     return [SharedIdentifier(kind=kind, value=value, contacts=count) for value, count in rows]
+
+
+@dataclass(frozen=True)
+class HeldDay:
+    day: date
+    held: int
+    """Held merges first seen that day (one per email and phone number pair)."""
+
+
+def held_merges_by_day(*, days: int) -> list[HeldDay]:
+    """Held merges first seen on each of the last ``days`` days, today included, oldest first;
+    a day with none is listed with 0. Days are those of the site's time zone."""
+    start = timezone.localdate() - timedelta(days=days - 1)
+    counted = dict(
+        HeldMerge.objects.filter(first_seen_at__date__gte=start)
+        .annotate(day=TruncDate("first_seen_at"))
+        .values("day")
+        .annotate(held=Count("id"))
+        .values_list("day", "held")
+        .order_by()
+    )
+    every_day = (start + timedelta(days=offset) for offset in range(days))
+    return [HeldDay(day=day, held=counted.get(day, 0)) for day in every_day]
+
+
+def held_merges_pending() -> int:
+    """Held merges waiting for a person's decision."""
+    return HeldMerge.objects.filter(status=HeldMergeStatus.PENDING).count()

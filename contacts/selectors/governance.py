@@ -137,15 +137,23 @@ def governance_preview(*, kind: str, match: str, value: str, block: bool) -> Gov
         blocklist=without_entry,
     )
     before, after = (without_entry, with_entry) if block else (with_entry, without_entry)
+    elected_after = elect_primaries(contacts=rows, links=links, blocklist=after)
     splits, merges = regroupings(
         elected_before=elect_primaries(contacts=rows, links=links, blocklist=before),
-        elected_after=elect_primaries(contacts=rows, links=links, blocklist=after),
+        elected_after=elected_after,
     )
-    limit = settings.IDENTITY_MAX_CLUSTER_SIZE
+    policy = current_policy(token=governance_token())
+    members: dict[int, list[int]] = {}
+    for contact_id, primary_id in elected_after.items():
+        members.setdefault(primary_id, []).append(contact_id)
     return GovernancePreview(
         values=values,
         contacts=len(carriers),
         splits=splits,
         merges=merges,
-        over_limit=[merge for merge in merges if limit and merge.size > limit],
+        over_limit=[
+            merge
+            for merge in merges
+            if policy.max_size and merge.size > policy.limit_for(members[merge.primary_id])
+        ],
     )

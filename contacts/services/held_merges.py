@@ -24,6 +24,8 @@ def held_merge_approve(
         email=held.email, phone_number=held.phone_number, source=Source.ADMIN, size_limit=False
     )
     with transaction.atomic():
+        if held.never_link and not raise_limit:
+            governance_token_change()
         if raise_limit:
             size = 1 + len(identity.secondary_ids) + settings.IDENTITY_MAX_CLUSTER_SIZE
             ClusterLimit.objects.update_or_create(

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from contacts.models import ClusterEvent, Contact
-from contacts.roles import CORRECTIONS, READ_ONLY
+from contacts.roles import CORRECTIONS, GOVERNANCE, READ_ONLY
 
 pytestmark = pytest.mark.django_db
 
@@ -133,16 +133,24 @@ class TestCorrectionsRole:
         assert Contact.objects.filter(id=contact.id).exists()
 
 
-def test_the_command_creates_both_roles_with_their_permissions(capsys):
+def test_the_command_creates_every_role_with_its_permissions(capsys):
+    """Governance (docs/governance.md) is a role of its own: no support role may govern."""
     call_command("support_roles")
     call_command("support_roles")
 
-    read_only = set(
-        Group.objects.get(name=READ_ONLY).permissions.values_list("codename", flat=True)
-    )
-    corrections = set(
-        Group.objects.get(name=CORRECTIONS).permissions.values_list("codename", flat=True)
-    )
+    def codenames(role: str) -> set[str]:
+        return set(Group.objects.get(name=role).permissions.values_list("codename", flat=True))
+
+    read_only = codenames(READ_ONLY)
+    governing = {
+        "view_blockedidentifier",
+        "view_heldmerge",
+        "view_clusterlimit",
+        "add_blockedidentifier",
+        "delete_blockedidentifier",
+        "govern_identifiers",
+    }
     assert read_only == {"view_contact", "view_cluster", "view_clusterevent", "view_identitylink"}
-    assert corrections == read_only | {"change_contact", "delete_contact"}
+    assert codenames(CORRECTIONS) == read_only | {"change_contact", "delete_contact"}
+    assert codenames(GOVERNANCE) == read_only | governing
     assert READ_ONLY in capsys.readouterr().out

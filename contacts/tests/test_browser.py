@@ -21,6 +21,8 @@ from django.test import Client
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
+from contacts.models import HeldMerge, HeldMergeKind, IdentifierKind, MatchType
+from contacts.services.governance import identifier_block
 from contacts.services.identify import contact_identify
 
 CHROMIUM = shutil.which("chromium")
@@ -172,14 +174,42 @@ def test_swagger_ui_authorizes_with_an_api_key_and_calls_identify(
         snap(page, "7-swagger-with-key")
 
 
+def test_a_lead_blocks_the_shops_phone_number_from_the_data_quality_page(
+    browser, live_server, django_user_model
+):
+    """Two customers typed the shop's own number: blocking it from its "block…" link shows the
+    split first, and applies it on confirmation."""
+    contact_identify(email="lorraine@example.com", phone_number="5550100")
+    contact_identify(email="george@example.com", phone_number="5550100")
+
+    with chromium_page(browser) as page:
+        sign_in(page, live_server, django_user_model.objects.create_superuser("lead"))
+        page.goto(f"{live_server.url}/admin/contacts/cluster/data-quality/")
+        page.locator("#most-shared-phone").get_by_role("link", name="block…").click()
+        page.fill("#id_reason", "the shop's own number")
+        snap(page, "8-block-form")
+        page.get_by_role("button", name="Preview").click()
+
+        expect(page.locator("#governance-preview")).to_contain_text("splits into 2 identities")
+        snap(page, "9-block-preview")
+        page.get_by_role("button", name="Block").click()
+
+        expect(page.locator(".messagelist")).to_contain_text("Cluster split")
+        expect(page.locator("#result_list")).to_contain_text("5550100")
+        snap(page, "10-blocked")
+
+
 # Each page, and what shows that it rendered (admin widgets and the docs are drawn by scripts).
-# {cluster} is a cluster's primary, {contact} a secondary of it.
+# {cluster} is a cluster's primary, {contact} a secondary of it, {entry} a blocked email and
+# {held} a held merge.
 PAGES = [
     ("/admin/login/", "#login-form", "Password"),
     ("/admin/", "#content-main", "Identity clusters"),
     ("/admin/contacts/cluster/?q=222", "#result_list", "lorraine@example.com"),
     ("/admin/contacts/cluster/{cluster}/change/", "#cluster-contacts", "Shares phone 222"),
     ("/admin/contacts/cluster/data-quality/", "#most-shared-phone", "222"),
+    ("/admin/contacts/cluster/data-quality/", "#most-shared-phone", "block…"),
+    ("/admin/contacts/cluster/data-quality/", "#held-merges", "open the queue"),
     ("/admin/contacts/contact/", "#changelist-form .actions", "Soft-delete"),
     ("/admin/contacts/contact/{contact}/change/", "#contact_form", "lorraine@example.com"),
     ("/admin/contacts/contact/{contact}/identifiers/", "#contact_form", "Save and reconcile"),
@@ -187,6 +217,16 @@ PAGES = [
     ("/admin/contacts/clusterevent/", "#result_list", "Secondary added"),
     ("/admin/contacts/identitylink/", "#changelist", "identity link"),
     ("/admin/contacts/apikey/add/", "#apikey_form", "Scopes"),
+    ("/admin/contacts/blockedidentifier/", "#result_list", "nobody@example.com"),
+    (
+        "/admin/contacts/blockedidentifier/add/?kind=phone&value=222",
+        "#blockedidentifier_form",
+        "nothing is written before you confirm",
+    ),
+    ("/admin/contacts/blockedidentifier/{entry}/delete/", "#governance-preview", "No identities"),
+    ("/admin/contacts/heldmerge/", "#result_list", "george@example.com"),
+    ("/admin/contacts/heldmerge/", "#changelist-form .actions", "Approve: apply the merge"),
+    ("/admin/contacts/heldmerge/{held}/change/", "#heldmerge_form", "george@example.com"),
     # SelectFilter2 builds the permissions' two lists in JavaScript.
     ("/admin/auth/group/add/", "#id_permissions_add_all", "Choose all"),
     ("/docs/", "#operations-identify-identify_create", "/identify/"),
@@ -201,11 +241,26 @@ def test_each_admin_and_docs_page_renders_with_no_csp_violation(
     cluster = contact_identify(email="lorraine@example.com", phone_number="111").primary_id
     contact = contact_identify(email="lorraine@example.com", phone_number="222").secondary_ids[0]
     contact_identify(email="george@example.com", phone_number="222")
+    entry = identifier_block(
+        kind=IdentifierKind.EMAIL, match=MatchType.EXACT, value="nobody@example.com", reason="test"
+    ).entry
+    # As the guard would hold it with a limit of 3 (``test_admin_governance`` makes them so).
+    held = HeldMerge.objects.create(
+        email="george@example.com",
+        phone_number="111",
+        kind=HeldMergeKind.MERGE,
+        primary_id=cluster,
+        size=4,
+        limit=3,
+    )
 
     with chromium_page(browser) as page:
         if path.startswith("/admin/") and path != "/admin/login/":
             sign_in(page, live_server, django_user_model.objects.create_superuser("support"))
-        page.goto(live_server.url + path.format(cluster=cluster, contact=contact))
+        page.goto(
+            live_server.url
+            + path.format(cluster=cluster, contact=contact, entry=entry.pk, held=held.pk)
+        )
 
         expect(page.locator(rendered)).to_contain_text(text)
         # What a page loads after it first renders (ReDoc's menu, say) is in before the count.

@@ -48,8 +48,8 @@ def test_identities_are_counted_by_size(placeholder_supercluster):
 def test_the_most_shared_identifiers_come_first(placeholder_supercluster):
     shared = json.loads(report("--json", "--top", "5"))["most_shared"]
 
-    assert shared["phone"] == [{"value": "5550100", "contacts": 12}]
-    assert shared["email"] == [{"value": "pat@example.com", "contacts": 2}]
+    assert shared["phone"] == [{"value": "5550100", "contacts": 12, "blocked": False}]
+    assert shared["email"] == [{"value": "pat@example.com", "contacts": 2, "blocked": False}]
 
 
 def test_top_bounds_each_list(make_contact):
@@ -68,6 +68,28 @@ def test_the_text_report_reads_as_a_table(placeholder_supercluster):
     assert rows["11-20"] == ["1", "12"]
     assert rows["1001+"] == ["0", "0"]
     assert rows["12"] == ["5550100"]
+
+
+def test_blocked_values_and_held_merges_are_reported(identify, settings):
+    settings.IDENTITY_MAX_CLUSTER_SIZE = 2
+    identify(email="test@test.com", phone="5550001")
+    identify(email="test@test.com", phone="5550002")
+    identify(email="a@example.com", phone="5550003")
+    identify(email="b@example.com", phone="5550003")
+    identify(email="c@example.com", phone="5550003")
+
+    parsed = json.loads(report("--json"))
+    text = report()
+
+    assert parsed["most_shared"]["email"][0] == {
+        "value": "test@test.com",
+        "contacts": 2,
+        "blocked": True,
+    }
+    assert parsed["held_merges"]["pending"] == 1
+    assert [day["held"] for day in parsed["held_merges"]["by_day"]] == [1]
+    assert "test@test.com  (blocked)" in text
+    assert "Held merges: 1 pending" in text
 
 
 def test_an_empty_database_reports_no_shared_values():
@@ -92,7 +114,8 @@ def test_the_admin_page_charts_the_sizes_and_links_the_shared_values(
     widths = {bar.label: bar.width for bar in chart.bars}
     assert widths["1001+"] == 0 < widths["11-20"]
     page = response.content.decode()
-    assert page.count("<rect ") == len(chart.bars)
+    sizes_module = page[page.index('id="cluster-sizes"') : page.index('id="most-shared-email"')]
+    assert sizes_module.count("<rect ") == len(chart.bars)
     assert '<a href="/admin/contacts/cluster/?q=5550100">5550100</a>' in page
     assert '<a href="/admin/contacts/cluster/?q=pat%40example.com">pat@example.com</a>' in page
 

@@ -16,7 +16,17 @@ def test_the_schema_documents_identify_with_the_worked_examples(client):
 
     assert response.status_code == 200
     operation = response.json()["paths"]["/identify/"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "403", "413", "415", "422", "429", "503"}
+    assert set(operation["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "413",
+        "415",
+        "422",
+        "429",
+        "503",
+    }
     assert operation["responses"]["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }

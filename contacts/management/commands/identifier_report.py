@@ -1,5 +1,6 @@
-"""``manage.py identifier_report``: how big the identities are, and which identifiers the most
-contacts share (docs/governance.md), for operators looking for values to block."""
+"""``manage.py identifier_report``: how big the identities are, which identifiers the most contacts
+share, and the writes the size limit holds (docs/governance.md), for operators looking for values
+to block."""
 
 import json
 from dataclasses import asdict
@@ -7,17 +8,24 @@ from dataclasses import asdict
 from django.core.management.base import BaseCommand, CommandParser
 
 from contacts.db import backend
+from contacts.selectors.checks import stored_policy
 from contacts.selectors.data_quality import (
     IDENTIFIER_FIELDS,
     cluster_size_histogram,
+    held_merges_by_day,
+    held_merges_pending,
     most_shared_identifiers,
 )
+
+# Days of held merges the report lists.
+HELD_DAYS = 30
 
 
 class Command(BaseCommand):
     help = (
-        "Report the identities by size and the emails and phone numbers shared by the most "
-        "contacts: candidates to block (docs/governance.md). Reads only."
+        "Report the identities by size, the emails and phone numbers shared by the most "
+        "contacts (candidates to block) and the held merges waiting for a person "
+        "(docs/governance.md). Reads only."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,12 +44,26 @@ class Command(BaseCommand):
                 kind: most_shared_identifiers(kind=kind, limit=options["top"])
                 for kind in IDENTIFIER_FIELDS
             }
+            blocks = stored_policy().blocklist.blocks
+            pending = held_merges_pending()
+            held_days = [day for day in held_merges_by_day(days=HELD_DAYS) if day.held]
         if options["json"]:
             report = {
                 "cluster_sizes": [asdict(bucket) for bucket in sizes],
                 "most_shared": {
-                    kind: [{"value": item.value, "contacts": item.contacts} for item in items]
+                    kind: [
+                        {
+                            "value": item.value,
+                            "contacts": item.contacts,
+                            "blocked": blocks(kind, item.value),
+                        }
+                        for item in items
+                    ]
                     for kind, items in shared.items()
+                },
+                "held_merges": {
+                    "pending": pending,
+                    "by_day": [{"day": day.day.isoformat(), "held": day.held} for day in held_days],
                 },
             }
             self.stdout.write(json.dumps(report, ensure_ascii=False))
@@ -55,4 +77,8 @@ class Command(BaseCommand):
             if not items:
                 self.stdout.write("  none shared by two contacts or more")
             for item in items:
-                self.stdout.write(f"{item.contacts:>8,}  {item.value}")
+                blocked = "  (blocked)" if blocks(kind, item.value) else ""
+                self.stdout.write(f"{item.contacts:>8,}  {item.value}{blocked}")
+        self.stdout.write(f"\nHeld merges: {pending:,} pending")
+        for day in held_days:
+            self.stdout.write(f"{day.day.isoformat():>12}{day.held:>8,} first held")

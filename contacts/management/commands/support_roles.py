@@ -4,7 +4,9 @@ from contacts.roles import SUPPORT_ROLES, support_roles_ensure
 
 
 class Command(BaseCommand):
-    help = "Create or reset the support staff's groups: read-only, and corrections."
+    help = (
+        "Create or reset the staff groups: support read-only, support corrections, and governance."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         for group in support_roles_ensure():
