@@ -4,8 +4,9 @@ pairs never link, and how large an identity may grow. No database: the selectors
 """
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from contacts.models import IdentifierKind, MatchType
 
@@ -37,6 +38,17 @@ class Blocklist:
         if value in self.exact.get(kind, ()):
             return True
         return any(pattern.fullmatch(value) for pattern in self.patterns.get(kind, ()))
+
+    def matcher(self, kind: str) -> Callable[[str], object] | None:
+        """The cheapest test of values of one kind, for passes over millions of them: truthy for
+        a blocked value; ``None`` when nothing of the kind is blocked. A set's ``__contains__``
+        or a pattern's ``fullmatch`` alone is called without a Python frame."""
+        exact, patterns = self.exact.get(kind, frozenset()), self.patterns.get(kind, ())
+        if not patterns:
+            return exact.__contains__ if exact else None
+        if not exact and len(patterns) == 1:
+            return patterns[0].fullmatch
+        return partial(self.blocks, kind)
 
     def nodes(self, *, email: str | None, phone_number: str | None) -> list[tuple[str, str]]:
         """The graph's nodes of a contact: its values that are not blocked."""

@@ -4,7 +4,7 @@ Used to rebuild clusters from stored rows and, in tests, as the reference model 
 """
 
 from array import array
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -170,9 +170,8 @@ class ContactGraph:
 
     def __init__(self, *, blocklist: Blocklist = NO_BLOCKLIST) -> None:
         self.sets = CompactUnionFind()
-        self.blocklist = blocklist
         self._nodes: dict[str, dict[str, int]] = {"email": {}, "phone": {}}
-        self._blocked: set[tuple[str, str]] = set()
+        self._blocked = {kind: blocklist.matcher(kind) for kind in self._nodes}
         self.contact_ids = array("q")
         self.linked_ids = array("q")
         self._contact_nodes = array("q")
@@ -185,16 +184,10 @@ class ContactGraph:
         """The node of an identifier that some contact carries, else ``None``."""
         return self._nodes[kind].get(value)
 
-    def blocks(self, kind: str, value: str) -> bool:
-        """Whether the value is blocked, asking the blocklist once per distinct value."""
-        if value in self._nodes[kind]:
-            return False
-        if (kind, value) in self._blocked:
-            return True
-        if self.blocklist.blocks(kind, value):
-            self._blocked.add((kind, value))
-            return True
-        return False
+    def blocked(self, kind: str) -> Callable[[str], object] | None:
+        """The blocklist's test of values of ``kind`` (``Blocklist.matcher``): blocked values are
+        never nodes."""
+        return self._blocked[kind]
 
     def _intern(self, kind: str, value: str | None) -> int | None:
         if value is None:
@@ -202,7 +195,8 @@ class ContactGraph:
         nodes = self._nodes[kind]
         node = nodes.get(value)
         if node is None:
-            if self.blocks(kind, value):
+            blocked = self._blocked[kind]
+            if blocked is not None and blocked(value):
                 return None
             node = nodes[value] = self.sets.add()
         return node
@@ -236,12 +230,18 @@ class ContactGraph:
 
     def leaders(self) -> array:
         """By root node, the position of the oldest contact of its component; -1 off the roots."""
+        return self.leaders_and_sizes()[0]
+
+    def leaders_and_sizes(self) -> tuple[array, array]:
+        """``leaders()``, and by root node the number of contacts of its component, in one pass."""
         leaders = array("q", [-1]) * len(self.sets)
+        sizes = array("q", [0]) * len(self.sets)
         for position in range(len(self.contact_ids)):
             root = self.component(position)
             if leaders[root] < 0:
                 leaders[root] = position
-        return leaders
+            sizes[root] += 1
+        return leaders, sizes
 
     def relinks(self, *, leaders: array) -> Iterator[tuple[int, int, int]]:
         """``(contact id, stored linked_id, elected linked_id)`` of every contact that differs.

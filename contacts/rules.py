@@ -360,14 +360,14 @@ def plan_import(
     """
     first_position = len(graph)
     contacts, links, unchanged, blocked, never_linked = [], [], 0, [], []
-    node, find, blocks = graph.node, graph.sets.find, graph.blocks
+    node, find = graph.node, graph.sets.find
+    blocked_email, blocked_phone = graph.blocked("email"), graph.blocked("phone")
     for row in sorted(rows, key=lambda row: (row.created_at, row.line)):
-        email = None if row.email is None or blocks("email", row.email) else row.email
-        phone_number = (
-            None
-            if row.phone_number is None or blocks("phone", row.phone_number)
-            else row.phone_number
-        )
+        email, phone_number = row.email, row.phone_number
+        if email is not None and blocked_email is not None and blocked_email(email):
+            email = None
+        if phone_number is not None and blocked_phone is not None and blocked_phone(phone_number):
+            phone_number = None
         if email is None and phone_number is None:
             blocked.append(row)
             continue
@@ -409,22 +409,27 @@ def oversized_components(
     *, graph: ContactGraph, plan: ImportPlan, policy: Policy
 ) -> list[OversizedCluster]:
     """The components an import grows (with new contacts or link records) that pass their limit,
-    largest first; none when ``policy`` has no limit."""
+    largest first; none when ``policy`` has no limit. Passes over the new contacts only when some
+    component is past ``max_size`` at all."""
     if not policy.max_size:
         return []
+    _, sizes = graph.leaders_and_sizes()
+    large = {root for root, size in enumerate(sizes) if size > policy.max_size}
+    if not large:
+        return []
     first_position = plan.first_position
-    roots = [graph.component(position) for position in range(len(graph))]
-    imported = set(roots[first_position:])
-    imported |= {graph.sets.find(graph.node("email", row.email)) for row in plan.links}
-    sizes: dict[int, int] = {}
-    stored: dict[int, list[int]] = {root: [] for root in imported}
-    for position, root in enumerate(roots):
-        if root in imported:
-            sizes[root] = sizes.get(root, 0) + 1
-            if position < first_position:
-                stored[root].append(graph.contact_ids[position])
+    grown = {graph.sets.find(graph.node("email", row.email)) for row in plan.links} & large
+    for position in range(first_position, len(graph)):
+        root = graph.component(position)
+        if root in large:
+            grown.add(root)
+    stored: dict[int, list[int]] = {root: [] for root in grown}
+    for position in range(first_position):
+        root = graph.component(position)
+        if root in stored:
+            stored[root].append(graph.contact_ids[position])
     oversized = []
-    for root in imported:
+    for root in grown:
         limit = policy.limit_for(stored[root])
         if sizes[root] > limit:
             contact_id = stored[root][0] if stored[root] else None

@@ -7,7 +7,6 @@ from django.db import migrations
 
 PLACEHOLDER_EMAILS = [
     "test@test.com",
-    "test@example.com",
     "noemail@noemail.com",
     "no@email.com",
     "none@none.com",

@@ -1,5 +1,6 @@
 """Read-only checks of the stored links against SPEC §3's graph (``manage.py reconcile``)."""
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,9 @@ class GraphCheck:
     contacts: int
     components: int
     relinks: list[Relink]
+    oversized: int = 0
+    """Components past their size limit: not a difference (a limit depends on arrival order and
+    a person may approve past it, docs/governance.md), reported for information."""
 
 
 def stored_policy() -> Policy:
@@ -77,8 +81,9 @@ def graph_check(*, chunk_size: int, progress: Progress = no_progress) -> GraphCh
     One streamed read without locks: on a database that serves traffic it is a snapshot, and
     ``relinks_repair`` re-reads each cluster under its locks before writing anything.
     """
-    graph = contact_graph_load(chunk_size=chunk_size, policy=stored_policy(), progress=progress)
-    leaders = graph.leaders()
+    policy = stored_policy()
+    graph = contact_graph_load(chunk_size=chunk_size, policy=policy, progress=progress)
+    leaders, sizes = graph.leaders_and_sizes()
     relinks = [
         Relink(
             contact_id=contact_id,
@@ -88,7 +93,27 @@ def graph_check(*, chunk_size: int, progress: Progress = no_progress) -> GraphCh
         for contact_id, stored, elected in graph.relinks(leaders=leaders)
     ]
     components = sum(1 for position in leaders if position >= 0)
-    return GraphCheck(contacts=len(graph), components=components, relinks=relinks)
+    return GraphCheck(
+        contacts=len(graph),
+        components=components,
+        relinks=relinks,
+        oversized=_oversized(graph=graph, sizes=sizes, policy=policy),
+    )
+
+
+def _oversized(*, graph: ContactGraph, sizes: array, policy: Policy) -> int:
+    """How many components pass their limit: past ``max_size``, then past any raised limit."""
+    if not policy.max_size:
+        return 0
+    large = {root for root, size in enumerate(sizes) if size > policy.max_size}
+    if not large or not policy.limits:
+        return len(large)
+    members: dict[int, list[int]] = {root: [] for root in large}
+    for position, contact_id in enumerate(graph.contact_ids):
+        root = graph.component(position)
+        if root in members:
+            members[root].append(contact_id)
+    return sum(1 for root in large if sizes[root] > policy.limit_for(members[root]))
 
 
 def scope_check(

@@ -19,13 +19,16 @@ def held_merge_approve(
     """Apply a held merge as its request would have been applied, past the limit. With
     ``raise_limit`` the resulting identity's limit becomes its new size plus
     ``IDENTITY_MAX_CLUSTER_SIZE``: room to grow as much as a new identity may; without it the
-    identity, now past its limit, grows only through held merges a person approves."""
+    identity, now past its limit, grows only through held merges a person approves. A pair rejected
+    for good before is a pair again."""
+    if held.never_link:
+        with transaction.atomic():
+            HeldMerge.objects.filter(pk=held.pk).update(never_link=False)
+            governance_token_change()
     identity = contact_identify(
         email=held.email, phone_number=held.phone_number, source=Source.ADMIN, size_limit=False
     )
     with transaction.atomic():
-        if held.never_link and not raise_limit:
-            governance_token_change()
         if raise_limit:
             size = 1 + len(identity.secondary_ids) + settings.IDENTITY_MAX_CLUSTER_SIZE
             ClusterLimit.objects.update_or_create(

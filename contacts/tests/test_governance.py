@@ -397,6 +397,19 @@ class TestHeldMerges:
         identify(email="a0@example.com", phone="2002")
         assert primaries() == {a}
 
+    def test_approving_a_pair_rejected_for_good_links_it(self, clusters_of_three, identify):
+        a, _ = clusters_of_three
+        identify(email="b0@example.com", phone="1001")
+        held = HeldMerge.objects.get()
+        held_merge_reject(held=held, never_link=True)
+
+        identity = held_merge_approve(held=held, raise_limit=False)
+
+        assert identity.primary_id == a
+        assert primaries() == {a}
+        held.refresh_from_db()
+        assert (held.status, held.never_link) == (HeldMergeStatus.APPROVED, False)
+
     def test_an_edit_that_would_pass_the_limit_is_refused(self, clusters_of_three):
         _, b = clusters_of_three
         secondary = Contact.objects.filter(linked_id=b).first()
@@ -415,6 +428,17 @@ class TestHeldMerges:
 
         assert primaries() == {a, b}
         assert Contact.objects.get(id=bridge.id).deleted_at is not None
+
+    def test_check_reports_identities_past_their_limit_without_failing(
+        self, clusters_of_three, identify
+    ):
+        identify(email="b0@example.com", phone="1001")
+        held_merge_approve(held=HeldMerge.objects.get(), raise_limit=False)
+        out = io.StringIO()
+
+        call_command("reconcile", "--check", "--no-progress", stdout=out)
+
+        assert "1 clusters are past their size limit" in out.getvalue()
 
     def test_an_import_past_the_limit_writes_nothing_without_the_flag(
         self, clusters_of_three, tmp_path: Path

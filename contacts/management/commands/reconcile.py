@@ -80,6 +80,11 @@ class Command(BaseCommand):
             f"{len(check.relinks)} differ, {len(changed)} changed "
             f"in {time.monotonic() - started:.1f} s."
         )
+        if check.oversized:
+            self.stdout.write(
+                f"{check.oversized} clusters are past their size limit "
+                "(IDENTITY_MAX_CLUSTER_SIZE; approved or imported past it): not a difference."
+            )
         if options["check"] and (check.relinks or canonicalized or flags):
             raise CommandError(
                 f"{canonicalized} contacts not in canonical form, "
