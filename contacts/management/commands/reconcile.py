@@ -75,16 +75,16 @@ class Command(BaseCommand):
                 changed = relinks_repair(
                     relinks=check.relinks, batch_size=options["batch_size"], progress=bar.update
                 )
-        self.stdout.write(
-            f"{check.contacts} contacts read, {check.components} clusters, "
-            f"{len(check.relinks)} differ, {len(changed)} changed "
-            f"in {time.monotonic() - started:.1f} s."
-        )
         if check.oversized:
             self.stdout.write(
                 f"{check.oversized} clusters are past their size limit "
                 "(IDENTITY_MAX_CLUSTER_SIZE; approved or imported past it): not a difference."
             )
+        self.stdout.write(
+            f"{check.contacts} contacts read, {check.components} clusters, "
+            f"{len(check.relinks)} differ, {len(changed)} changed "
+            f"in {time.monotonic() - started:.1f} s."
+        )
         if options["check"] and (check.relinks or canonicalized or flags):
             raise CommandError(
                 f"{canonicalized} contacts not in canonical form, "
