@@ -66,8 +66,9 @@ PG_CLUSTER_CTE = f"""
 """
 
 # The rows of the matched clusters, after a first row that carries the governance token in its
-# email column (its id is NULL): the token is read even when nothing matched, and the contacts' rows
-# need no column of their own for it.
+# email column (its created_at is NULL, so it sorts first): the token is read even when nothing
+# matched, and the contacts' rows need no column of their own for it. A column on every row, or
+# another sort key, cost several times more on a cluster of 10,000 (bench/RESULTS.md).
 CLUSTER_ROWS_SQL = compact(f"""
     WITH {PG_CLUSTER_CTE}
     SELECT id, email, phone_number, linked_id, created_at FROM (
@@ -77,7 +78,7 @@ CLUSTER_ROWS_SQL = compact(f"""
         UNION ALL
         SELECT id, email, phone_number, linked_id, created_at FROM cluster
     ) AS read
-    ORDER BY id IS NOT NULL, created_at, id
+    ORDER BY created_at NULLS FIRST, id
 """)
 
 
