@@ -10,6 +10,7 @@ directly.
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import compress
 from operator import attrgetter
 
 from contacts.governance import OPEN_POLICY, Identifiers, Policy
@@ -414,7 +415,7 @@ def oversized_components(
     if not policy.max_size:
         return []
     _, sizes = graph.leaders_and_sizes()
-    large = {root for root, size in enumerate(sizes) if size > policy.max_size}
+    large = set(compress(range(len(sizes)), map(policy.max_size.__lt__, sizes)))
     if not large:
         return []
     first_position = plan.first_position

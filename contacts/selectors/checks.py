@@ -3,6 +3,7 @@
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import compress
 
 from django.conf import settings
 from django.db.models import Q
@@ -105,7 +106,7 @@ def _oversized(*, graph: ContactGraph, sizes: array, policy: Policy) -> int:
     """How many components pass their limit: past ``max_size``, then past any raised limit."""
     if not policy.max_size:
         return 0
-    large = {root for root, size in enumerate(sizes) if size > policy.max_size}
+    large = set(compress(range(len(sizes)), map(policy.max_size.__lt__, sizes)))
     if not large or not policy.limits:
         return len(large)
     members: dict[int, list[int]] = {root: [] for root in large}
