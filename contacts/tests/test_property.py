@@ -79,9 +79,13 @@ class IdentityModel:
     def join(self, nodes: list[tuple[str, str]]) -> None:
         self.graph.union(*nodes)
 
+    def nodes_of(self, contact: ModelContact) -> list[tuple[str, str]]:
+        """The contact's nodes in the graph."""
+        return contact.nodes
+
     def answer(self, node: tuple[str, str]) -> dict:
         root = self.graph.find(node)
-        members = [c for c in self.contacts if self.graph.find(c.nodes[0]) == root]
+        members = [c for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root]
         primary, *secondaries = members
         emails = dict.fromkeys(c.email for c in [primary, *members] if c.email)
         phones = dict.fromkeys(c.phone for c in [primary, *members] if c.phone)
@@ -160,23 +164,8 @@ class GovernedModel(IdentityModel):
     def size(self, root: tuple[str, str]) -> int:
         return sum(1 for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root)
 
-    @staticmethod
-    def nodes_of(contact: ModelContact) -> list[tuple[str, str]]:
+    def nodes_of(self, contact: ModelContact) -> list[tuple[str, str]]:
         return [node for node in contact.nodes if node not in BLOCKED]
-
-    def answer(self, node: tuple[str, str]) -> dict:
-        root = self.graph.find(node)
-        members = [c for c in self.contacts if self.graph.find(self.nodes_of(c)[0]) == root]
-        primary, *secondaries = members
-        emails = dict.fromkeys(c.email for c in [primary, *members] if c.email)
-        phones = dict.fromkeys(c.phone for c in [primary, *members] if c.phone)
-        return {
-            "primaryContatctId": primary.id,
-            "primaryContactId": primary.id,
-            "emails": list(emails),
-            "phoneNumbers": list(phones),
-            "secondaryContactIds": sorted(c.id for c in secondaries),
-        }
 
     def oldest_root(self, nodes: list[tuple[str, str]]) -> tuple[str, str]:
         known = {node for contact in self.contacts for node in self.nodes_of(contact)}
