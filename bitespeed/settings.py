@@ -219,7 +219,7 @@ if PHONE_DEFAULT_REGION:
             "knows (two letters, e.g. IN, US, DE)."
         )
 
-# --- Identifier governance (docs/governance.md) ----------------------------------------------------
+# --- Identifier governance (docs/governance.md) ------------------------------------------------
 
 # Live contacts an identity may reach before a write that would pass it is held for a person to
 # decide; 0 turns the guard off. A person has a handful of contacts (a household or a small
