@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from contacts.models import LIVE, Contact, EventKind
+from contacts.selectors.admin_pages import identifier_search_filter
 from contacts.services.corrections import (
     ReconcileResult,
     clusters_reconcile,
@@ -44,6 +45,21 @@ def describe_result(result: ReconcileResult) -> str:
         f"{', '.join(f'#{contact_id}' for contact_id in cluster.relinked_ids)}."
         for cluster in result.clusters
     )
+
+
+class IdentifierSearchMixin:
+    """Search rows that carry an ``email`` and a ``phone_number`` by one value, written any way
+    the API accepts it (link records, held merges)."""
+
+    search_fields = ["=email", "=phone_number"]
+    search_help_text = "One email or phone number, normalized as the API does; matched exactly."
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(identifier_search_filter(term=search_term)), False
 
 
 class ReadOnlyMixin:

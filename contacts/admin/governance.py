@@ -22,7 +22,12 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from contacts.admin.common import ReadOnlyMixin, cluster_url, describe_result
+from contacts.admin.common import (
+    IdentifierSearchMixin,
+    ReadOnlyMixin,
+    cluster_url,
+    describe_result,
+)
 from contacts.exceptions import ServiceError
 from contacts.forms import BlockedIdentifierForm
 from contacts.models import (
@@ -35,7 +40,6 @@ from contacts.models import (
     MatchType,
 )
 from contacts.normalize import parse_row_id
-from contacts.selectors.admin_pages import identifier_search_filter
 from contacts.selectors.governance import GovernancePreview, governance_preview
 from contacts.services.governance import identifier_block, identifier_unblock
 from contacts.services.held_merges import held_merge_approve, held_merge_reject
@@ -247,7 +251,7 @@ class HeldMergeStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldMerge)
-class HeldMergeAdmin(GovernanceMixin, ReadOnlyMixin, admin.ModelAdmin):
+class HeldMergeAdmin(GovernanceMixin, IdentifierSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     """The queue of writes the supercluster guard held; each action decides the pending ones
     selected through ``services.held_merges``."""
 
@@ -266,8 +270,6 @@ class HeldMergeAdmin(GovernanceMixin, ReadOnlyMixin, admin.ModelAdmin):
         "status",
     ]
     list_filter = [HeldMergeStatusFilter, "kind"]
-    search_fields = ["=email", "=phone_number"]
-    search_help_text = "One email or phone number, normalized as the API does; matched exactly."
     show_facets = admin.ShowFacets.NEVER
     fields = [
         "kind",
@@ -294,13 +296,6 @@ class HeldMergeAdmin(GovernanceMixin, ReadOnlyMixin, admin.ModelAdmin):
         "reject_blocking_phone_number",
         "dismiss_selected",
     ]
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        if not search_term.strip():
-            return queryset, False
-        return queryset.filter(identifier_search_filter(term=search_term)), False
 
     @admin.display(description="primary")
     def primary(self, held: HeldMerge) -> SafeString:

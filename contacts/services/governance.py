@@ -128,11 +128,13 @@ def _govern(
     def flag_links(policy: Policy) -> None:
         """Link records carrying the values: an edge only if neither of its values is blocked."""
         links = IdentityLink.objects.filter(**{f"{field}__in": values})
-        for link in links.only("id", "email", "phone_number", "blocked"):
-            nodes = policy.blocklist.nodes(email=link.email, phone_number=link.phone_number)
-            blocked = len(nodes) < 2
-            if link.blocked != blocked:
-                IdentityLink.objects.filter(pk=link.pk).update(blocked=blocked)
+        blocked = [
+            link_id
+            for link_id, email, phone_number in links.values_list("id", "email", "phone_number")
+            if len(policy.blocklist.nodes(email=email, phone_number=phone_number)) < 2
+        ]
+        links.filter(id__in=blocked).exclude(blocked=True).update(blocked=True)
+        links.exclude(id__in=blocked).exclude(blocked=False).update(blocked=False)
 
     change = GovernanceChange(
         decide=decide,
