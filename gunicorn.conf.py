@@ -7,6 +7,10 @@ https://docs.gunicorn.org/en/stable/settings.html
 
 import os
 
+from gunicorn.glogging import Logger
+
+from contacts.log_filters import PersonalDataFilter
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 
 # Threaded workers, one process per core: keep-alive connections, and threads that overlap their
@@ -45,6 +49,29 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # gunicorn's access log is off; gunicorn's own messages go to stderr.
 accesslog = None
 errorlog = "-"
+# Should the access log be turned on (--access-logfile): the path without its query string, no
+# referrer (both may carry an email or a phone number, docs/privacy.md), and the request id.
+access_log_format = (
+    '%(h)s "%(m)s %(U)s %(H)s" status=%(s)s bytes=%(b)s duration_ms=%(M)s '
+    "request_id=%({x-request-id}o)s"
+)
+
+
+class PersonalDataLogger(Logger):
+    """gunicorn's logger, every handler of its error and access logs filtered by the service's
+    ``PersonalDataFilter``: its messages quote malformed request lines, request URIs (with their
+    query strings) and the exceptions of failed requests. Set up again on every reload (SIGHUP),
+    which replaces the handlers."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if not any(isinstance(each, PersonalDataFilter) for each in handler.filters):
+                    handler.addFilter(PersonalDataFilter())
+
+
+logger_class = PersonalDataLogger
 
 # Several gunicorn instances may share a machine and user; none needs the control socket.
 control_socket_disable = True

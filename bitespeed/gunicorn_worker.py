@@ -27,6 +27,7 @@ import errno
 import heapq
 import itertools
 import json
+import re
 import resource
 import selectors
 import socket
@@ -82,6 +83,13 @@ def json_error_response(
     return head.encode("latin1") + b"\r\n" + body
 
 
+def without_echo(mesg: str) -> str:
+    """gunicorn's message without the part of the request it quotes (``Invalid Request Line
+    'GET /?email=…'``): an answer never repeats what the client sent, which may be personal data
+    (docs/privacy.md)."""
+    return re.split(r"""['"]""", mesg, maxsplit=1)[0].strip().rstrip(":").strip()
+
+
 def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's ``util.write_error``, in the API's error shape."""
     timed_out = getattr(_answering, "timed_out", False)
@@ -91,7 +99,7 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: st
         status=status_int,
         reason=reason,
         code=reason.lower().replace(" ", "_"),
-        detail=mesg or reason,
+        detail=without_echo(mesg) or reason,
         retry_after=1 if timed_out else 0,
     )
     util.write_nonblock(sock, response)

@@ -232,6 +232,15 @@ if IDENTITY_MAX_CLUSTER_SIZE < 0 or IDENTITY_MAX_CLUSTER_SIZE == 1:
         "for no limit."
     )
 
+# --- Privacy (docs/privacy.md) ------------------------------------------------------------------
+# The key of the erasure ledger's and the suppression list's keyed hashes (HMAC-SHA256): it must
+# stay the same across backups and restores, or the ledger no longer finds the values it erased.
+# Default: derived from SECRET_KEY (set it on its own before rotating SECRET_KEY).
+PRIVACY_HASH_KEY = os.environ.get("PRIVACY_HASH_KEY", "") or f"privacy-ledger:{SECRET_KEY}"
+# A file every erasure appends its ledger entries to (JSON Lines, keyed hashes only), kept apart
+# from the database's backups so that a restore cannot lose it; empty: the database's table only.
+PRIVACY_LEDGER_FILE = os.environ.get("PRIVACY_LEDGER_FILE", "")
+
 # --- HTTPS behind a proxy -------------------------------------------------------------------------
 # Platforms terminate TLS at their proxy and forward plain HTTP with X-Forwarded-Proto. HTTPS=true
 # trusts that header and turns on the redirect, secure cookies and HSTS; it defaults to on where a
@@ -412,7 +421,11 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "contacts.request_log.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "contacts.request_log.RequestIdFilter"},
+        # No email or phone number in any line, traceback or field (docs/privacy.md).
+        "personal_data": {"()": "contacts.log_filters.PersonalDataFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -426,10 +439,16 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id"],
+            "filters": ["request_id", "personal_data"],
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Django warns of every 4xx, which the request line already says; its 5xx tracebacks stay.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # Only the console handler writes Django's records: Django's own defaults would also print
+        # them unfiltered when DEBUG is on (its "console"), mail them (``mail_admins``, with the
+        # request) and print runserver's lines with their query strings (``django.server``).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # Django warns of every 4xx, which the request line already says; its 5xx tracebacks stay.
+        "django.request": {"level": "ERROR"},
+    },
 }

@@ -10,10 +10,13 @@ from drf_spectacular.views import (
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from contacts.views import (
+    ErasureCreateView,
+    ErasureDetailView,
     IdentifyView,
     IdentityDetailView,
     IdentityLookupView,
     LivenessView,
+    PersonExportView,
     ReadinessView,
 )
 
@@ -42,6 +45,10 @@ urlpatterns = [
     re_path(r"^identify/?$", IdentifyView.as_view(), name="identify"),
     path("identities/lookup/", IdentityLookupView.as_view(), name="identity-lookup"),
     path("identities/<int:contact_id>/", IdentityDetailView.as_view(), name="identity-detail"),
+    # A person's data (docs/privacy.md): identifiers only in bodies, never in these URLs.
+    path("privacy/erasures/", ErasureCreateView.as_view(), name="privacy-erasures"),
+    path("privacy/erasures/<int:erasure_id>/", ErasureDetailView.as_view(), name="privacy-erasure"),
+    path("privacy/exports/", PersonExportView.as_view(), name="privacy-exports"),
     # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),

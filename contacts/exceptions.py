@@ -101,3 +101,31 @@ class IdentifiersBlocked(ServiceError):
             "send an identifier of the customer's own."
         )
         self.errors = {field: ["This value is blocked."] for field in fields}
+
+
+class IdentifiersSuppressed(ServiceError):
+    """A value of the request was erased at its owner's request and may not come back
+    (docs/privacy.md): nothing was written. The message names the fields, never their values."""
+
+    status_code = 422
+    default_code = "suppressed"
+
+    def __init__(self, *, fields: list[str]) -> None:
+        super().__init__(
+            f"{' and '.join(fields)}: erased at the person's request and suppressed; "
+            "it cannot be stored again."
+        )
+        self.errors = {field: ["This value is suppressed."] for field in fields}
+
+
+class IdempotencyKeyReused(ServiceError):
+    """A request id already names an erasure of another person, or one asked otherwise: answering
+    that erasure would report as done what was never asked (draft-ietf-httpapi-idempotency-key)."""
+
+    status_code = 422
+    default_detail = "This request id was already used for a different erasure."
+    default_code = "request_id_reused"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors = {"requestId": ["Already used by another erasure."]}

@@ -3,6 +3,8 @@ pairs never link, and how large an identity may grow. No database: the selectors
 ``Policy``, the rules and the graph apply it, the services decide with it under their locks.
 """
 
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +65,36 @@ class Blocklist:
 NO_BLOCKLIST = Blocklist()
 
 
+def identifier_digest(*, kind: str, value: str, key: str) -> str:
+    """The keyed hash (HMAC-SHA256, hex) by which the erasure ledger and the suppression list
+    know a canonical value without holding it (docs/privacy.md)."""
+    return hmac.new(key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    """Erased values whose erasure asked that they never come back, as keyed hashes."""
+
+    digests: frozenset[tuple[str, str]] = frozenset()
+    """``(kind, digest)`` pairs."""
+    key: str = ""
+
+    def fields(self, *, email: str | None, phone_number: str | None) -> list[str]:
+        """The request's fields, as the API names them, whose values are suppressed."""
+        if not self.digests:
+            return []
+        given = (("email", "email", email), ("phoneNumber", "phone", phone_number))
+        return [
+            name
+            for name, kind, value in given
+            if value is not None
+            and (kind, identifier_digest(kind=kind, value=value, key=self.key)) in self.digests
+        ]
+
+
+NO_SUPPRESSIONS = Suppressions()
+
+
 @dataclass(frozen=True, slots=True)
 class Identifiers:
     """A request's canonical values, and the ones it is matched by: those not blocked."""
@@ -99,6 +131,8 @@ class Policy:
     """Raised limits a person approved, by a contact of the identity they apply to."""
     max_size: int = 0
     """``IDENTITY_MAX_CLUSTER_SIZE``: live contacts an identity may reach; 0 for no limit."""
+    suppressions: Suppressions = NO_SUPPRESSIONS
+    """Erased values later requests may not bring back (docs/privacy.md)."""
 
     def identifiers(self, *, email: str | None, phone_number: str | None) -> Identifiers:
         blocks = self.blocklist.blocks

@@ -37,6 +37,7 @@ class EventKind(models.TextChoices):
     RESTORED = "restored", "Contact restored"
     REPAIRED = "repaired", "Links repaired"
     CANONICALIZED = "canonicalized", "Identifiers canonicalized"
+    ERASED = "erased", "Contact erased"
 
 
 class LiveContactManager(models.Manager["Contact"]):
@@ -169,13 +170,16 @@ class ClusterEvent(models.Model):
     cluster's history is every event about any of its contacts, and survives merges and splits.
     ``details`` says how: the request that bridged two clusters, the winner and loser of a merge,
     the old and new values of an edit.
+
+    ``contact_id`` and ``primary_id`` are plain numbers, not foreign keys: an erased contact's row
+    is deleted while the events about it stay, with their values removed (docs/privacy.md).
     """
 
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     source = models.CharField(max_length=16, choices=Source.choices)
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="events")
-    primary = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
+    contact_id = models.BigIntegerField(db_index=True)
+    primary_id = models.BigIntegerField(db_index=True)
     details = models.JSONField(default=dict, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -207,6 +211,7 @@ class Scope(models.TextChoices):
 
     IDENTIFY = "identify", "identify: POST /identify/ and the read endpoints"
     LOOKUP = "lookup", "lookup: the read endpoints only"
+    PRIVACY = "privacy", "privacy: erasures and exports of a person's data (/privacy/)"
 
 
 class ApiKey(AbstractAPIKey):
@@ -218,7 +223,7 @@ class ApiKey(AbstractAPIKey):
     """
 
     scopes = models.JSONField(
-        default=list, help_text="What the key may call: identify, lookup (docs/api.md)."
+        default=list, help_text="What the key may call: identify, lookup, privacy (docs/api.md)."
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -350,3 +355,74 @@ class ClusterLimit(models.Model):
 
     def __str__(self) -> str:
         return f"Identity of #{self.contact_id}: up to {self.max_size} contacts"
+
+
+class ErasureScope(models.TextChoices):
+    IDENTIFIER = "identifier", "The contacts carrying the identifier"
+    IDENTITY = "identity", "Every contact of the identity"
+
+
+class Erasure(models.Model):
+    """The fact that a person's data was erased (docs/privacy.md): who asked, when, why, how much
+    went. It holds no email or phone number; its ``identifiers`` say which values went only as
+    keyed hashes."""
+
+    scope = models.CharField(max_length=10, choices=ErasureScope.choices)
+    subject = models.CharField(
+        max_length=7, help_text="What named the person: an email, a phone number or a contact id."
+    )
+    subject_contact_id = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    requested_by = models.CharField(
+        max_length=150, help_text="The staff user, the API key's prefix, or the command."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="The caller's idempotency key: the same key answers the same erasure.",
+    )
+    suppress = models.BooleanField(
+        default=False, help_text="Later requests carrying an erased value are refused."
+    )
+    replayed = models.BooleanField(
+        default=False, help_text="Applied again from the ledger after a restore."
+    )
+    counts = models.JSONField(default=dict, blank=True)
+    contact_ids = models.JSONField(default=list, blank=True, help_text="The erased contacts.")
+    primary_ids = models.JSONField(
+        default=list, blank=True, help_text="The primaries of what was left, after the erasure."
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("erase_person", "Can erase a person's data")]
+
+    def __str__(self) -> str:
+        return f"Erasure #{self.id} ({self.get_scope_display().lower()})"
+
+
+class ErasedIdentifier(models.Model):
+    """The erasure ledger: one erased value as a keyed hash (HMAC-SHA256 with
+    ``PRIVACY_HASH_KEY``), never the value. ``erase_person --replay-ledger`` finds the values
+    again after a restore; a suppressed one refuses later requests (docs/privacy.md)."""
+
+    erasure = models.ForeignKey(Erasure, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=5, choices=IdentifierKind.choices)
+    digest = models.CharField(max_length=64)
+    suppress = models.BooleanField(default=False)
+    contacts = models.PositiveIntegerField(default=0, help_text="Contacts that carried it.")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["kind", "digest"], name="erased_identifier_digest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.digest[:12]}…"

@@ -2,8 +2,9 @@
 
 Reading needs the view permissions; corrections need ``change_contact`` (edit, restore, re-run
 reconciliation) and ``delete_contact`` (soft delete). Identifier governance (blocking values,
-deciding held merges, docs/governance.md) needs ``govern_identifiers``: a role of its own, never
-part of the support roles. See ``contacts/admin/``.
+deciding held merges, docs/governance.md) needs ``govern_identifiers``, and erasing a person's
+data (docs/privacy.md) ``erase_person``: each a role of its own, never part of the support roles.
+See ``contacts/admin/``.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -12,6 +13,7 @@ from django.db import transaction
 READ_ONLY = "Support (read-only)"
 CORRECTIONS = "Support (corrections)"
 GOVERNANCE = "Governance"
+PRIVACY = "Privacy (erasure)"
 
 _VIEW = ["view_contact", "view_cluster", "view_clusterevent", "view_identitylink"]
 
@@ -27,6 +29,7 @@ SUPPORT_ROLES: dict[str, list[str]] = {
         "delete_blockedidentifier",
         "govern_identifiers",
     ],
+    PRIVACY: [*_VIEW, "view_erasure", "erase_person"],
 }
 
 

@@ -12,7 +12,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts.explain import Reason, Via
-from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
+from contacts.models import EventKind, HeldMergeKind, HeldMergeStatus, LinkPrecedence, Source
+from contacts.normalize import (
+    MAX_CONTACT_ID,
+    InvalidIdentifier,
+    normalize_email,
+    normalize_phone_number,
+)
 
 
 class IdentifierField(serializers.Field):
@@ -48,6 +54,26 @@ class IdentifyRequestSerializer(serializers.Serializer):
                 "Provide an email, a phoneNumber, or both.", code="required"
             )
         return attrs
+
+
+class PersonSerializer(serializers.Serializer):
+    """Who a privacy request is about: exactly one of an email, a phone number (each normalized as
+    ``/identify/`` does) and a contact id. Its messages name the fields, never the values."""
+
+    email = IdentifierField(normalizer=normalize_email)
+    phoneNumber = IdentifierField(normalizer=normalize_phone_number, source="phone_number")
+    contactId = serializers.IntegerField(
+        source="contact_id", required=False, allow_null=True, min_value=1, max_value=MAX_CONTACT_ID
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        person = {name: attrs.get(name) for name in ("email", "phone_number", "contact_id")}
+        if sum(value is not None for value in person.values()) != 1:
+            raise serializers.ValidationError(
+                "Name the person with exactly one of email, phoneNumber and contactId.",
+                code="invalid",
+            )
+        return {**attrs, **person}
 
 
 class ValuesField(serializers.ListField):
@@ -151,6 +177,66 @@ class IdentityDetailSerializer(serializers.Serializer):
     contact = ContactSerializer(source="identity")
     contacts = MemberSerializer(many=True, source="members")
     history = HistoryPageSerializer()
+
+
+class ErasureCountsSerializer(serializers.Serializer):
+    """What an erasure removed, per place (docs/privacy.md, "Where personal data lives")."""
+
+    contacts = serializers.IntegerField()
+    linkRecords = serializers.IntegerField(source="link_records")
+    heldMerges = serializers.IntegerField(source="held_merges")
+    blockedValues = serializers.IntegerField(source="blocked_values")
+    historyEvents = serializers.IntegerField(source="history_events", help_text="Scrubbed.")
+    adminLogEntries = serializers.IntegerField(source="admin_log_entries", help_text="Scrubbed.")
+
+
+class ErasedIdentifierSerializer(serializers.Serializer):
+    """One erased value as the ledger keeps it: a keyed hash, never the value."""
+
+    kind = serializers.ChoiceField(choices=["email", "phone"])
+    digest = serializers.CharField(help_text="HMAC-SHA256 of the canonical value, hex.")
+    contacts = serializers.IntegerField(help_text="Erased contacts that carried it.")
+    suppress = serializers.BooleanField()
+
+
+class ExportContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField(allow_null=True)
+    phoneNumber = serializers.CharField(allow_null=True)
+    linkedId = serializers.IntegerField(allow_null=True)
+    linkPrecedence = serializers.ChoiceField(choices=LinkPrecedence.values)
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+    deletedAt = serializers.DateTimeField(allow_null=True, help_text="Set when soft-deleted.")
+
+
+class ExportLinkRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    phoneNumber = serializers.CharField()
+    source = serializers.ChoiceField(choices=Source.values)
+    createdAt = serializers.DateTimeField()
+
+
+class ExportEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField(help_text=f"One of {', '.join(EventKind.values)}.")
+    source = serializers.ChoiceField(choices=Source.values)
+    contactId = serializers.IntegerField()
+    primaryId = serializers.IntegerField()
+    details = serializers.JSONField()
+    createdAt = serializers.DateTimeField()
+
+
+class ExportHeldMergeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.CharField()
+    phoneNumber = serializers.CharField()
+    kind = serializers.CharField(help_text=f"One of {', '.join(HeldMergeKind.values)}.")
+    status = serializers.ChoiceField(choices=HeldMergeStatus.values)
+    firstSeenAt = serializers.DateTimeField()
+    lastSeenAt = serializers.DateTimeField()
+    occurrences = serializers.IntegerField()
 
 
 class ErrorSerializer(serializers.Serializer):

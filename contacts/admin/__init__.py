@@ -10,9 +10,10 @@ soft deletes its delete permission; the view permission alone makes a read-only 
 One module per admin: ``contact.py`` (contacts and their corrections), ``cluster.py`` (the
 cluster pages), ``history.py`` (cluster events and link records), ``api_key.py`` (the clients'
 API keys), ``governance.py`` (blocked identifiers, held merges and raised limits, behind their own
-permission, ``govern_identifiers``); ``common.py`` what they share.
+permission, ``govern_identifiers``), ``privacy.py`` (the erase page of contacts and clusters, and
+the erasures' records, behind ``erase_person``); ``common.py`` what they share.
 """
 
-from contacts.admin import api_key, cluster, contact, governance, history
+from contacts.admin import api_key, cluster, contact, governance, history, privacy
 
-__all__ = ["api_key", "cluster", "contact", "governance", "history"]
+__all__ = ["api_key", "cluster", "contact", "governance", "history", "privacy"]

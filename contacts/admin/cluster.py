@@ -1,4 +1,5 @@
-"""Identity clusters: one row per live primary; the change page is the cluster page."""
+"""Identity clusters: one row per live primary; the change page is the cluster page, and erasing a
+cluster (``privacy.py``) erases its primary's identity."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -16,6 +17,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
 )
 from contacts.admin.governance import has_govern_permission
+from contacts.admin.privacy import ErasureActionsMixin
 from contacts.models import Cluster, Contact, HeldMerge
 from contacts.normalize import parse_row_id
 from contacts.selectors.admin_pages import (
@@ -39,7 +41,7 @@ HELD_MERGE_DAYS = 30
 
 
 @admin.register(Cluster)
-class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
+class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
     """Clusters, one row per live primary; the change page is the cluster page (read-only)."""
 
     list_display = [
@@ -59,7 +61,7 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
     sortable_by = ["id"]
-    actions = ["reconcile_selected"]
+    actions = ["reconcile_selected", "erase_selected"]
     change_list_template = "admin/contacts/cluster/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -123,9 +125,10 @@ class ClusterAdmin(CorrectionsMixin, admin.ModelAdmin):
             "cluster": cluster_detail(primary_id=cluster.id),
             "can_correct": self.has_correct_permission(request),
             "can_soft_delete": self.has_soft_delete_permission(request),
+            "erase_url": self.erase_url(request, cluster.id),
             **(extra_context or {}),
         }
-        return TemplateResponse(request, "admin/contacts/cluster/detail.html", context)
+        return TemplateResponse(request, "admin/contacts/erasure/cluster_detail.html", context)
 
     def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}_data_quality"

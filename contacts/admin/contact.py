@@ -1,4 +1,5 @@
-"""Contacts: the list, a read-only page, and a page per correction (edit, soft delete, restore)."""
+"""Contacts: the list, a read-only page, a page per correction (edit, soft delete, restore), and
+the erase page (``privacy.py``)."""
 
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
     redirect_with_ids,
 )
+from contacts.admin.privacy import ErasureActionsMixin
 from contacts.exceptions import CorrectionError
 from contacts.forms import ContactIdentifiersForm
 from contacts.models import LIVE, Contact
@@ -40,7 +42,7 @@ from contacts.services.corrections import (
 
 
 @admin.register(Contact)
-class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
+class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "email",
@@ -70,8 +72,8 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
         "deleted_at",
     ]
     readonly_fields = fields
-    actions = ["soft_delete_selected", "restore_selected", "reconcile_selected"]
-    change_form_template = "admin/contacts/contact/change_form.html"
+    actions = ["soft_delete_selected", "restore_selected", "reconcile_selected", "erase_selected"]
+    change_form_template = "admin/contacts/erasure/contact_change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return contacts_with_cluster_size(queryset=super().get_queryset(request))
@@ -110,9 +112,11 @@ class ContactAdmin(CorrectionsMixin, admin.ModelAdmin):
         ]
 
     def render_change_form(self, request: HttpRequest, context: dict, **kwargs) -> HttpResponse:
+        original = context.get("original")
         context.update(
             can_correct=self.has_correct_permission(request),
             can_soft_delete=self.has_soft_delete_permission(request),
+            erase_url=original and self.erase_url(request, original.pk),
         )
         return super().render_change_form(request, context, **kwargs)
 

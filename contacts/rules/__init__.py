@@ -3,9 +3,11 @@ before and again under its locks (docs/concurrency.md), and checked directly by 
 
 One module per use case: ``identify`` (``POST /identify/`` and the lookup's answer), ``relinks``
 (corrections and ``reconcile``), ``imports`` (``import_contacts``), ``size_limits`` (the size limit
-of identities for the writers of many contacts). Their public names are importable from here.
+of identities for the writers of many contacts), ``erasure`` (what an erasure leaves of stored
+text). Their public names are importable from here.
 """
 
+from contacts.rules.erasure import ERASED, scrub, scrub_text
 from contacts.rules.identify import (
     Hold,
     IdentifyPlan,
@@ -19,6 +21,7 @@ from contacts.rules.relinks import ClusterChange, LinkChange, describe_relinks, 
 from contacts.rules.size_limits import OversizedCluster, grown_past_limit, oversized_components
 
 __all__ = [
+    "ERASED",
     "ClusterChange",
     "Hold",
     "IdentifyPlan",
@@ -35,4 +38,6 @@ __all__ = [
     "plan_identify",
     "plan_import",
     "plan_relinks",
+    "scrub",
+    "scrub_text",
 ]

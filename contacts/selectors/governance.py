@@ -8,12 +8,13 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from contacts.governance import Blocklist, Policy, Regrouping, regroupings
+from contacts.governance import Blocklist, Policy, Regrouping, Suppressions, regroupings
 from contacts.graph import elect_primaries
 from contacts.models import (
     BlockedIdentifier,
     ClusterLimit,
     Contact,
+    ErasedIdentifier,
     GovernanceVersion,
     HeldMerge,
     IdentifierKind,
@@ -38,12 +39,14 @@ def policy_load(*, token: int) -> Policy:
         HeldMerge.objects.filter(never_link=True).values_list("email", "phone_number")
     )
     limits = dict(ClusterLimit.objects.values_list("contact_id", "max_size"))
+    suppressed = ErasedIdentifier.objects.filter(suppress=True).values_list("kind", "digest")
     return Policy(
         token=token,
         blocklist=blocklist,
         never_link=never_link,
         limits=limits,
         max_size=settings.IDENTITY_MAX_CLUSTER_SIZE,
+        suppressions=Suppressions(digests=frozenset(suppressed), key=settings.PRIVACY_HASH_KEY),
     )
 
 

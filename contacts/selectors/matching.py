@@ -4,7 +4,7 @@ the governance decisions current when they were read (docs/governance.md)."""
 from dataclasses import dataclass
 
 from contacts.db import backend
-from contacts.exceptions import IdentifiersBlocked
+from contacts.exceptions import IdentifiersBlocked, IdentifiersSuppressed
 from contacts.governance import Identifiers, Policy
 from contacts.rows import ContactRow
 from contacts.selectors.governance import cached_policy, current_policy, governance_token
@@ -24,7 +24,8 @@ def clusters_matching(*, email: str | None, phone_number: str | None) -> Matched
     with the current decisions in the rare case that statement's token says they changed.
 
     Raises ``IdentifiersBlocked`` when every value given is blocked (checked against the stored
-    token first, so that a value unblocked elsewhere is never refused from a stale copy).
+    token first, so that a value unblocked elsewhere is never refused from a stale copy), and
+    ``IdentifiersSuppressed`` when a value given was erased with suppression (docs/privacy.md).
     """
     policy = cached_policy()
     while True:
@@ -39,5 +40,8 @@ def clusters_matching(*, email: str | None, phone_number: str | None) -> Matched
             email=identifiers.match_email, phone_number=identifiers.match_phone_number
         )
         if token == policy.token:
+            suppressed = policy.suppressions.fields(email=email, phone_number=phone_number)
+            if suppressed:
+                raise IdentifiersSuppressed(fields=suppressed)
             return MatchedClusters(identifiers=identifiers, rows=rows, policy=policy)
         policy = current_policy(token=token)

@@ -49,6 +49,8 @@ class Correction:
     email: str | None = None
     phone_number: str | None = None
     deleted: bool | None = None
+    erased_values: frozenset[tuple[str, str]] = frozenset()
+    """An erasure's values: link records carrying one are no longer edges (they are deleted)."""
 
 
 LinkPair = tuple[str, str]
@@ -192,6 +194,45 @@ def governance_apply(
     )
 
 
+@dataclass(frozen=True)
+class ErasureChange:
+    """An erasure (``services.privacy``) applied as a correction: the erased contacts leave the
+    graph, link records carrying an erased value stop being edges, the rest is re-formed; then,
+    under the same locks, ``write`` deletes and scrubs what the erasure removes."""
+
+    targets: Callable[[], tuple[list[int], frozenset[tuple[str, str]]]]
+    """Read the contacts and values to erase; called by every plan, so that the plan made under
+    the locks erases what is there then."""
+    begin: Callable[[], None]
+    """Store the erasure's record; runs first in each attempt."""
+    write: Callable[[ReconcilePlan], None]
+    """Runs under the locks, after the relinks, with the plan the targets last read belong to."""
+    reason: Callable[[], str]
+
+
+def contacts_erase(
+    *,
+    change: ErasureChange,
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
+) -> ReconcileResult:
+    """Take contacts and the link records carrying the erased values out of the graph and
+    re-form what is left, in one transaction under the locks of any correction
+    (``services.privacy``)."""
+    correction = Correction(kind=EventKind.ERASED, deleted=True)
+    return _correct(contact_ids=[], correction=correction, user=user, source=source, erasure=change)
+
+
+def erasure_plan(
+    *, contact_ids: list[int], erased_values: frozenset[tuple[str, str]]
+) -> ReconcilePlan:
+    """What ``contacts_erase`` would re-form, read without locks (an erasure's dry run)."""
+    correction = Correction(kind=EventKind.ERASED, deleted=True, erased_values=erased_values)
+    return _plan_correction(
+        contact_ids=contact_ids, correction=correction, seed_nodes=set(erased_values)
+    )
+
+
 def _correct(
     *,
     contact_ids: list[int],
@@ -199,10 +240,18 @@ def _correct(
     user: AbstractBaseUser | None,
     source: Source,
     governance: GovernanceChange | None = None,
+    erasure: ErasureChange | None = None,
 ) -> ReconcileResult:
-    seed_nodes = governance.nodes if governance else set()
+    seed_nodes = set(governance.nodes) if governance else set()
 
     def plan() -> ReconcilePlan:
+        if erasure:
+            erased_ids, erased_values = erasure.targets()
+            return _plan_correction(
+                contact_ids=erased_ids,
+                correction=replace(correction, erased_values=erased_values),
+                seed_nodes=erased_values,
+            )
         return _plan_correction(
             contact_ids=contact_ids, correction=correction, seed_nodes=seed_nodes
         )
@@ -216,19 +265,21 @@ def _correct(
             governance.under_locks(current.policy)
         elif correction is not None and correction.kind in _GROWING and current.oversized:
             raise _past_limit(current.oversized)
-        return _apply_correction(
-            plan=current,
-            correction=correction,
-            user=user,
-            source=source,
-            reason=governance.reason if governance else None,
+        reason = governance.reason if governance else erasure.reason() if erasure else None
+        result = _apply_correction(
+            plan=current, correction=correction, user=user, source=source, reason=reason
         )
+        if erasure:
+            erasure.write(current)
+        return result
 
     def attempt(_: int) -> ReconcileResult:
         with transaction.atomic():
             backend().plans_for_values()
             if governance:
                 governance.decide()
+            if erasure:
+                erasure.begin()
             return write_under_locks(plan=plan, locks_needed=_locks_needed, write=write)
 
     return run_with_retries(attempt, attempts=settings.IDENTIFY_MAX_ATTEMPTS)
@@ -292,11 +343,18 @@ def _plan_correction(
     after = [row for row in rows if row.id not in corrected_ids]
     after += [state.row for state in corrected if state.deleted_at is None]
     links_after = list(dict.fromkeys(link_rewrites.get(link, link) for link in links))
+    if correction is not None and correction.erased_values:
+        erased = correction.erased_values
+        links_after = [link for link in links_after if not set(_pair_nodes(link)) & erased]
     elected, changes = plan_relinks(rows=after, links=links_after, policy=policy)
     present = {node for row in rows for node in (("email", row.email), ("phone", row.phone_number))}
     brought = [node for state in corrected for node in state.nodes]
     brought += [node for pair in link_rewrites.values() for node in _pair_nodes(pair)]
     new_identifiers = list(dict.fromkeys(node for node in brought if node not in present))
+    if correction is not None:
+        # An erased value is locked as a new one would be, wherever it is stored: a request
+        # bringing it waits for the erasure, whether it finds it on a contact or nowhere.
+        new_identifiers += sorted(correction.erased_values - set(new_identifiers))
     return ReconcilePlan(
         targets=targets,
         corrected=corrected,
@@ -349,6 +407,9 @@ def _apply_correction(
 ) -> ReconcileResult:
     events = []
     for target, corrected in zip(plan.targets, plan.corrected, strict=True):
+        if correction is not None and correction.kind is EventKind.ERASED:
+            events.append(_erased_event(target=target, source=source, user=user, reason=reason))
+            continue
         if correction is None or not _differs(target, corrected):
             continue
         Contact.objects.filter(id=target.id).update(
@@ -386,6 +447,20 @@ def _apply_correction(
         clusters=clusters,
         primary_ids=sorted(set(plan.elected.values())),
         changed_ids=sorted(event.contact_id for event in events),
+    )
+
+
+def _erased_event(
+    *, target: ContactState, source: Source, user: AbstractBaseUser | None, reason: str | None
+) -> ClusterEvent:
+    """The last event about an erased contact: its id and the primary it was in, no values."""
+    return ClusterEvent(
+        kind=EventKind.ERASED,
+        source=source,
+        contact_id=target.id,
+        primary_id=target.root_id,
+        details={"reason": reason} if reason else {},
+        user=user,
     )
 
 

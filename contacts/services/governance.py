@@ -7,7 +7,7 @@ stores the decision, changes the governance token, locks the clusters carrying t
 ``/identify/`` under its locks (``held_merge_record``); ``services.held_merges`` decides them.
 """
 
-import random
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +37,9 @@ from contacts.services.corrections import GovernanceChange, ReconcileResult, gov
 def governance_token_change() -> int:
     """Give the stored decisions a new token (in the caller's transaction): every process sees,
     at its next ``/identify/`` statement, that its copy is stale (docs/governance.md)."""
-    token = random.randint(1, 2**62)
+    # From the operating system's generator: the random module's state is shared, and whoever
+    # seeds it (a test framework, a library) would make tokens repeat.
+    token = secrets.randbelow(2**62) + 1
     updated = GovernanceVersion.objects.filter(id=1).update(token=token)
     if not updated:
         GovernanceVersion.objects.create(id=1, token=token)

@@ -5,7 +5,7 @@ contact when it brings one the model has not seen, and the identity is the compo
 first contact. Every answer of the service must equal the model's, field by field. Each request
 spells its identifiers one of the ways a person may type them (docs/api.md "Identifiers"); the
 model knows only the canonical form. A second model adds governance (docs/governance.md): blocked
-values and a size limit.
+values and a size limit; a third, erasures and suppression (docs/privacy.md).
 """
 
 import io
@@ -19,7 +19,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts.graph import UnionFind
-from contacts.models import ClusterEvent, Contact, HeldMerge, IdentityLink
+from contacts.models import (
+    ClusterEvent,
+    Contact,
+    Erasure,
+    ErasureScope,
+    HeldMerge,
+    IdentityLink,
+    Source,
+)
+from contacts.selectors.governance import policy_forget
+from contacts.selectors.privacy import ErasureSubject
+from contacts.services.privacy import Requester, person_erase
 from contacts.tests.graph_model import as_partition, assert_invariants, stored_clusters
 
 pytestmark = pytest.mark.django_db
@@ -241,5 +252,119 @@ def test_service_answers_like_the_model_with_blocked_values_and_a_size_limit(
     assert as_partition([group for group in governed if group]) == as_partition(
         model.graph.groups()
     )
+    assert_invariants()
+    call_command("reconcile", "--check", "--no-progress", stdout=io.StringIO())
+
+
+@dataclass
+class ErasingModel(IdentityModel):
+    """The union-find model with erasures (docs/privacy.md): its edges are the contacts and the
+    link records (a request that joined two components without creating a contact); an erasure
+    removes the contacts carrying its values and the link records holding one, and the graph is
+    what is left. A suppressed value is refused from then on."""
+
+    links: list[tuple[str, str]] = field(default_factory=list)
+    suppressed: set[tuple[str, str]] = field(default_factory=set)
+
+    def link(self, nodes: list[tuple[str, str]]) -> None:
+        roots = {self.graph.find(node) for node in nodes}
+        if len(nodes) == 2 and len(roots) == 2:
+            email, phone = (value for _, value in nodes)
+            self.links.append((email, phone))
+        self.join(nodes)
+
+    def identity_values(self, node: tuple[str, str]) -> set[tuple[str, str]]:
+        known = {n for contact in self.contacts for n in contact.nodes}
+        if node not in known:
+            return {node}
+        root = self.graph.find(node)
+        return {n for contact in self.contacts for n in contact.nodes if self.graph.find(n) == root}
+
+    def erase(self, values: set[tuple[str, str]], *, suppress: bool) -> None:
+        self.contacts = [c for c in self.contacts if not set(c.nodes) & values]
+        self.links = [
+            (email, phone)
+            for email, phone in self.links
+            if not {("email", email), ("phone", phone)} & values
+        ]
+        self.graph = UnionFind()
+        for contact in self.contacts:
+            self.graph.union(*contact.nodes)
+        for email, phone in self.links:
+            self.graph.union(("email", email), ("phone", phone))
+        if suppress:
+            self.suppressed |= values
+
+
+erasing_steps = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("identify"),
+            st.sampled_from([None, *EMAILS[:3]]),
+            st.sampled_from([None, *PHONES[:4]]),
+        ).filter(lambda step: step[1] is not None or step[2] is not None),
+        st.tuples(
+            st.sampled_from(["erase identifier", "erase identity"]),
+            st.sampled_from(
+                [*(("email", e) for e in EMAILS[:3]), *(("phone", p) for p in PHONES[:4])]
+            ),
+            st.booleans(),
+        ),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=erasing_steps)
+def test_erasures_leave_the_clusters_of_the_model_without_the_erased(api_client, steps):
+    reset_tables()
+    Erasure.objects.all().delete()
+    policy_forget()
+    model = ErasingModel()
+
+    for kind, first, second in steps:
+        if kind == "identify":
+            nodes = [node for node in (("email", first), ("phone", second)) if node[1]]
+            body = {
+                key: value for key, value in (("email", first), ("phoneNumber", second)) if value
+            }
+            response = api_client.post("/identify/", body, format="json")
+            if set(nodes) & model.suppressed:
+                assert response.status_code == 422
+                assert response.json()["code"] == "suppressed"
+                continue
+            assert response.status_code == 200, response.content
+            if model.brings_new_identifier(nodes):
+                newest = Contact.objects.latest("id")
+                model.record(ModelContact(id=newest.id, email=first, phone=second))
+            else:
+                model.link(nodes)
+            assert response.json()["contact"] == model.answer(nodes[0])
+            continue
+        node_kind, value = first
+        scope = ErasureScope.IDENTITY if kind == "erase identity" else ErasureScope.IDENTIFIER
+        values = model.identity_values(first) if scope == ErasureScope.IDENTITY else {first}
+        person_erase(
+            subject=ErasureSubject(
+                scope=scope,
+                email=value if node_kind == "email" else None,
+                phone_number=value if node_kind == "phone" else None,
+            ),
+            reason="property",
+            requester=Requester(source=Source.COMMAND, name="test"),
+            suppress=second,
+        )
+        model.erase(values, suppress=second)
+        assert sorted(Contact.objects.values_list("id", flat=True)) == sorted(
+            contact.id for contact in model.contacts
+        )
+
+    assert as_partition(stored_clusters()) == as_partition(model.graph.groups())
     assert_invariants()
     call_command("reconcile", "--check", "--no-progress", stdout=io.StringIO())

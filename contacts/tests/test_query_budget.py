@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contacts.rules import Outcome
-from contacts.selectors.governance import cached_policy
+from contacts.selectors.governance import current_policy, governance_token
 
 pytestmark = pytest.mark.django_db
 
@@ -18,9 +18,10 @@ pytestmark = pytest.mark.django_db
 def _no_size_limit(settings):
     """The clusters here grow past IDENTITY_MAX_CLUSTER_SIZE's default: writes into them would be
     held (test_governance.py), not the outcomes counted here. The process's copy of the
-    governance decisions is loaded first, as a serving process has it after its first request."""
+    governance decisions is loaded first, as a serving process has it after its first request
+    (an earlier test's copy may be of decisions its rolled-back transaction made)."""
     settings.IDENTITY_MAX_CLUSTER_SIZE = 0
-    cached_policy()
+    current_policy(token=governance_token())
 
 
 # Statements per outcome, BEGIN and COMMIT included (SPEC §5, docs/concurrency.md). On PostgreSQL

@@ -5,7 +5,8 @@ from contacts.roles import SUPPORT_ROLES, support_roles_ensure
 
 class Command(BaseCommand):
     help = (
-        "Create or reset the staff groups: support read-only, support corrections, and governance."
+        "Create or reset the staff groups: support read-only, support corrections, governance, "
+        "and privacy (erasure)."
     )
 
     def handle(self, *args: object, **options: object) -> None:
