@@ -390,23 +390,11 @@ class TestTheCommand:
         assert BRIDGE not in printed.lower()
 
     def test_write_erases_and_prints_no_value(self, bridged_by_email):
-        out = io.StringIO()
-
-        call_command(
-            "erase_person",
-            "--email",
-            BRIDGE,
-            "--scope",
-            "identifier",
-            "--write",
-            "--reason",
-            "DSAR 17",
-            stdout=out,
-        )
+        printed = erase_the_bridge_by_command(reason="DSAR 17")
 
         assert Erasure.objects.get().reason == "DSAR 17"
-        assert "Erasure #" in out.getvalue()
-        assert BRIDGE not in out.getvalue()
+        assert "Erasure #" in printed
+        assert BRIDGE not in printed
         assert clusters() == apart(bridged_by_email)
 
     @pytest.mark.parametrize(
@@ -429,29 +417,26 @@ class TestTheCommand:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_pg_dump_holds_no_trace_of_an_erased_bridge():
+def test_pg_dump_holds_no_trace_of_an_erased_bridge(bridged_by_email):
     """The issue's check, on the whole database as a backup would take it."""
-    contact_identify(email="ann@example.com", phone_number="5551001")
-    contact_identify(email="bob@example.com", phone_number="5551002")
-    contact_identify(email=BRIDGE, phone_number="5551001")
-    contact_identify(email=BRIDGE, phone_number="5551002")
     assert BRIDGE in pg_dump()
 
-    call_command(
-        "erase_person",
-        "--email",
-        BRIDGE,
-        "--scope",
-        "identifier",
-        "--write",
-        "--reason",
-        "DSAR",
-        stdout=io.StringIO(),
-    )
+    erase_the_bridge_by_command(reason="DSAR")
 
     assert len(clusters()) == 2
     assert BRIDGE not in pg_dump()
     assert "0 differ" in reconcile_check()
+
+
+def erase_the_bridge_by_command(*, reason: str) -> str:
+    """``erase_person --email BRIDGE --scope identifier --write``; what it printed."""
+    out = io.StringIO()
+    call_command(
+        "erase_person",
+        *("--email", BRIDGE, "--scope", "identifier", "--write", "--reason", reason),
+        stdout=out,
+    )
+    return out.getvalue()
 
 
 def pg_dump() -> str:
