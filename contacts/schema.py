@@ -449,10 +449,10 @@ def erasure_create_schema(
     return extend_schema(
         summary="Erase a person's data",
         description=(
-            f"{PERSON} `scope` `identity` (the default) erases every contact of the person's "
-            "identity; `identifier` erases the contacts carrying the value, and what is left of "
-            "the identity is re-formed. Link records and held merges carrying an erased value "
-            "go, the values are removed from the history and the admin log, and the record "
+            f"{PERSON} `scope` `identifier` (the default) erases the contacts carrying the "
+            "value, and what is left of the identity is re-formed; `identity` erases every "
+            "contact of the person's identity. Link records and held merges carrying an erased "
+            "value go, the values are removed from the history and the admin log, and the record "
             "below is kept: ids, counts and keyed hashes, no email or phone number. With "
             "`suppress`, a later `/identify/` or lookup carrying an erased value is refused "
             "(`422` `suppressed`). A value no contact carries is still recorded (and "

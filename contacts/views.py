@@ -152,7 +152,7 @@ class ErasureCreateView(APIView):
     class InputSerializer(PersonSerializer):
         scope = serializers.ChoiceField(
             choices=ErasureScope.values,
-            default=ErasureScope.IDENTITY,
+            default=ErasureScope.IDENTIFIER,
             error_messages={"invalid_choice": "Must be `identity` or `identifier`."},
         )
         reason = serializers.CharField(max_length=500)

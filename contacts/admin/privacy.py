@@ -44,8 +44,8 @@ COUNT_NAMES = {
 }
 
 SCOPE_CHOICES = [
-    (ErasureScope.IDENTITY, "The whole identity"),
     (ErasureScope.IDENTIFIER, "Only this contact's identifiers"),
+    (ErasureScope.IDENTITY, "The whole identity"),
 ]
 SCOPE_HELP = (
     "The whole identity: every contact of its cluster, soft-deleted ones included, and every "
@@ -86,7 +86,7 @@ class ErasureForm(forms.Form):
 
     scope = forms.ChoiceField(
         choices=SCOPE_CHOICES,
-        initial=ErasureScope.IDENTITY,
+        initial=ErasureScope.IDENTIFIER,
         widget=forms.RadioSelect,
         help_text=SCOPE_HELP,
     )

@@ -199,7 +199,7 @@ class TestThePage:
         assert f"#{chain.zed}, #{chain.will}" in html
         assert 'name="reason"' in html
         assert 'name="suppress"' in html
-        assert f'value="{ErasureScope.IDENTITY}" required id="id_scope_0" checked' in html
+        assert f'value="{ErasureScope.IDENTIFIER}" required id="id_scope_0" checked' in html
         assert_no_value(html)
         assert Contact.objects.count() == 6
         assert not Erasure.objects.exists()

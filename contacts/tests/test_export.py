@@ -211,11 +211,13 @@ class TestApi:
         assert field in response.json()["errors"]
         assert "lorraine@hillvalley" not in response.content.decode()
 
-    def test_the_export_finds_the_contacts_the_erasure_takes(self, api_client, person):
+    def test_the_export_finds_the_contacts_the_identity_erasure_takes(self, api_client, person):
         exported = api_client.post(EXPORTS, {"email": LORRAINE}, format="json").json()
 
         erased = api_client.post(
-            "/privacy/erasures/", {"email": LORRAINE, "reason": "ticket 7"}, format="json"
+            "/privacy/erasures/",
+            {"email": LORRAINE, "scope": "identity", "reason": "ticket 7"},
+            format="json",
         ).json()
 
         assert erased["contactIds"] == [contact["id"] for contact in exported["contacts"]]

@@ -225,6 +225,13 @@ class TestInvalidInput:
 
 
 class TestErasure:
+    def test_without_a_scope_only_the_value_s_contacts_go(self, api_client, bridged):
+        response = erase(api_client, {"email": BRIDGE, "reason": "ticket 1"})
+
+        assert response.status_code == 201
+        assert response.json()["scope"] == "identifier"
+        assert sorted(response.json()["primaryIds"]) == sorted(bridged.values())
+
     def test_an_erased_bridge_leaves_two_identities(self, api_client, bridged):
         response = erase(api_client, {"email": BRIDGE, "scope": "identifier", "reason": "ticket 1"})
 
@@ -257,7 +264,9 @@ class TestErasure:
     def test_an_identity_erasure_takes_every_contact_of_the_identity(self, api_client, bridged):
         ids = sorted(Contact.objects.values_list("id", flat=True))
 
-        response = erase(api_client, {"phoneNumber": "555-1002", "reason": "ticket 1"})
+        response = erase(
+            api_client, {"phoneNumber": "555-1002", "scope": "identity", "reason": "ticket 1"}
+        )
 
         assert response.status_code == 201
         assert response.json()["scope"] == "identity"
@@ -269,7 +278,9 @@ class TestErasure:
         assert len(response.json()["identifiers"]) == 5
 
     def test_a_contact_id_names_the_identity(self, api_client, bridged):
-        response = erase(api_client, {"contactId": bridged["bob"], "reason": "ticket 1"})
+        response = erase(
+            api_client, {"contactId": bridged["bob"], "scope": "identity", "reason": "ticket 1"}
+        )
 
         assert response.status_code == 201
         assert response.json()["subject"] == "contact"

@@ -38,8 +38,8 @@ def _counts(counts: dict[str, int]) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Erase a person: every contact carrying an email or phone number (--scope identifier) "
-        "or the whole identity (--scope identity, the default), their link records, held "
+        "Erase a person: every contact carrying an email or phone number (--scope identifier, "
+        "the default) or the whole identity (--scope identity), their link records, held "
         "merges, and the values in the history and the admin log; what is left is re-formed. "
         "A dry run unless --write. --replay-ledger applies every recorded erasure again after "
         "a backup is restored (docs/privacy.md)."
@@ -67,9 +67,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scope",
             choices=ErasureScope.values,
-            default=ErasureScope.IDENTITY,
-            help="identity (default): every contact of the person's identity; identifier: the "
-            "contacts carrying the value only.",
+            default=ErasureScope.IDENTIFIER,
+            help="identifier (default): the contacts carrying the value, the rest of the "
+            "identity re-formed; identity: every contact of the person's identity.",
         )
         parser.add_argument("--reason", help="Why (kept with the record); required with --write.")
         parser.add_argument(
