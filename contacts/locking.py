@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 Result = TypeVar("Result")
 Plan = TypeVar("Plan")
 
+# Advisory locks one statement takes (PostgreSQL allows 1,664 entries in a target list).
+MAX_KEYS_PER_STATEMENT = 1000
+
 # How often one transaction may find that what it locked has moved, and lock what its read revealed,
 # before it starts over.
 MAX_LOCK_ROUNDS = 4
@@ -136,6 +139,15 @@ def lock_clusters(*, keys: Iterable[int], ids: Iterable[int], wait: bool = True)
     if not (ordered_keys or ordered_ids) or not uses_row_locks():
         return
     try:
+        # A statement's target list holds at most 1,664 entries: many keys (an erasure of a large
+        # identity) are taken in several statements, still in ascending order, the rows last.
+        while len(ordered_keys) > MAX_KEYS_PER_STATEMENT:
+            first, ordered_keys = (
+                ordered_keys[:MAX_KEYS_PER_STATEMENT],
+                ordered_keys[MAX_KEYS_PER_STATEMENT:],
+            )
+            if not _lock_identifiers_and_rows(keys=first, ids=[], wait=wait):
+                raise LocksChanged("an identifier lock is taken")
         if ordered_keys:
             held = _lock_identifiers_and_rows(keys=ordered_keys, ids=ordered_ids, wait=wait)
         else:

@@ -2,14 +2,12 @@
 those values are stored, and the ledger. The writer (``services.privacy``) reads the same things
 again under its locks; a dry run reads them once."""
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import Q
 
 from contacts.exceptions import IdentityNotFound
 from contacts.governance import Blocklist
@@ -26,6 +24,7 @@ from contacts.models import (
     IdentityLink,
     MatchType,
 )
+from contacts.rules import scrub, scrub_text
 
 Node = tuple[str, str]
 """``("email", value)`` or ``("phone", value)``."""
@@ -143,10 +142,15 @@ def _values(contact: Contact) -> list[Node]:
     ]
 
 
-def _carrying(nodes: Iterable[Node], *, prefix: str = "") -> Q:
-    condition = Q(pk__in=[])
+def _carrying(nodes: Iterable[Node]) -> Q:
+    """Rows whose email or phone number is one of ``nodes``: one ``IN`` per kind, however many."""
+    by_kind: dict[str, list[str]] = {kind: [] for kind in _FIELDS}
     for kind, value in nodes:
-        condition |= Q(**{f"{prefix}{_FIELDS[kind]}": value})
+        by_kind[kind].append(value)
+    condition = Q(pk__in=[])
+    for kind, values in by_kind.items():
+        if values:
+            condition |= Q(**{f"{_FIELDS[kind]}__in": values})
     return condition
 
 
@@ -160,45 +164,68 @@ def held_merges_carrying(*, values: Iterable[Node]) -> "Iterable[HeldMerge]":
 
 def blocked_entries_of(*, values: Iterable[Node]) -> "Iterable[BlockedIdentifier]":
     condition = Q(pk__in=[])
-    for kind, value in values:
-        condition |= Q(kind=kind, value=value)
+    for kind in _FIELDS:
+        condition |= Q(kind=kind, value__in=[value for of, value in values if of == kind])
     return BlockedIdentifier.objects.filter(condition, match=MatchType.EXACT)
 
 
-def _text_search(field: str, values: Iterable[str]) -> Q:
-    """Rows whose ``field`` (as text) holds one of ``values``, as stored or JSON-escaped."""
-    condition = Q(pk__in=[])
-    for value in values:
-        for form in {value, json.dumps(value)[1:-1]}:
-            condition |= Q(**{f"{field}__contains": form})
-    return condition
+# The events whose details can hold a value their contact does not carry: a merge (the bridging
+# request), an edit or a canonicalization (the old value), and any with a staff member's reason.
+_RECORDING_KINDS = [EventKind.MERGED, EventKind.EDITED, EventKind.CANONICALIZED]
+_REPLACING_KINDS = {EventKind.EDITED, EventKind.CANONICALIZED}
+# Up to this many values, the admin log is searched in SQL; past it, read and matched in Python.
+_TEXT_SEARCH_MAX = 32
 
 
 def events_carrying(*, contact_ids: Iterable[int], values: Iterable[Node]) -> list[ClusterEvent]:
-    """Events whose details may hold one of ``values``: those about the erased contacts, and any
-    whose details' text contains one (a request, an edit's old value, a staff member's reason)."""
-    texts = {value for _, value in values}
-    return list(
-        ClusterEvent.objects.annotate(details_text=Cast("details", TextField()))
-        .filter(Q(contact_id__in=list(contact_ids)) | _text_search("details_text", texts))
-        .only("id", "details")
+    """Events whose details may hold one of ``values``: those about the erased contacts, those
+    recording a value that is not on their contact (matched here, whatever the number of values),
+    and every event of a contact an edit took one of the values from (its creation's request)."""
+    texts = frozenset(value for _, value in values)
+    recording = ClusterEvent.objects.filter(
+        Q(kind__in=_RECORDING_KINDS) | Q(details__has_key="reason")
+    ).only("id", "kind", "contact_id", "details")
+    mentioning = [
+        event for event in recording if scrub(event.details, texts=texts) != event.details
+    ]
+    replaced_from = {event.contact_id for event in mentioning if event.kind in _REPLACING_KINDS}
+    about = ClusterEvent.objects.filter(contact_id__in=[*contact_ids, *replaced_from]).only(
+        "id", "kind", "contact_id", "details"
     )
+    return list({event.id: event for event in [*mentioning, *about]}.values())
+
+
+def _text_search(field: str, values: Iterable[str]) -> Q:
+    """Rows whose ``field`` holds one of ``values``."""
+    condition = Q(pk__in=[])
+    for value in values:
+        condition |= Q(**{f"{field}__contains": value})
+    return condition
 
 
 def admin_log_carrying(*, contact_ids: Iterable[int], values: Iterable[Node]) -> list[LogEntry]:
     """Admin log entries about the erased contacts, or whose object name or message holds one
     of ``values``."""
-    texts = {value for _, value in values}
+    texts = frozenset(value for _, value in values)
     # Entries of the contacts admin and of the clusters admin (a proxy model of its own).
     types = ContentType.objects.get_for_models(Contact, Cluster, for_concrete_models=False)
     ids = [str(contact_id) for contact_id in contact_ids]
-    return list(
-        LogEntry.objects.filter(
-            Q(content_type__in=types.values(), object_id__in=ids)
-            | _text_search("object_repr", texts)
-            | _text_search("change_message", texts)
-        ).only("id", "object_repr", "change_message")
+    about = Q(content_type__in=types.values(), object_id__in=ids)
+    entries = LogEntry.objects.only(
+        "id", "content_type_id", "object_id", "object_repr", "change_message"
     )
+    if len(texts) <= _TEXT_SEARCH_MAX:
+        named = _text_search("object_repr", texts) | _text_search("change_message", texts)
+        return list(entries.filter(about | named))
+    type_ids = {content_type.id for content_type in types.values()}
+    wanted = set(ids)
+    return [
+        entry
+        for entry in entries.iterator()
+        if (entry.content_type_id in type_ids and entry.object_id in wanted)
+        or scrub_text(entry.object_repr, texts=texts) != entry.object_repr
+        or scrub_text(entry.change_message, texts=texts) != entry.change_message
+    ]
 
 
 def ledger_entries() -> Iterator[tuple[int, str, str, bool]]:

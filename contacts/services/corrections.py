@@ -352,9 +352,10 @@ def _plan_correction(
     brought += [node for pair in link_rewrites.values() for node in _pair_nodes(pair)]
     new_identifiers = list(dict.fromkeys(node for node in brought if node not in present))
     if correction is not None:
-        # An erased value is locked as a new one would be, wherever it is stored: a request
-        # bringing it waits for the erasure, whether it finds it on a contact or nowhere.
-        new_identifiers += sorted(correction.erased_values - set(new_identifiers))
+        # An erased value no live contact carries is locked as a new one would be: a request
+        # bringing it would find it nowhere and create it. One a live contact carries is held by
+        # its primary's row lock, which every request matching it takes.
+        new_identifiers += sorted(correction.erased_values - present - set(new_identifiers))
     return ReconcilePlan(
         targets=targets,
         corrected=corrected,

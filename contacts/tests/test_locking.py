@@ -16,6 +16,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from contacts import locking
 from contacts.locking import LocksChanged, identifier_lock_key, lock_clusters, write_under_locks
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -109,6 +110,31 @@ def test_both_kinds_are_held_until_the_transaction_ends(make_contact):
 
     assert not key_is_locked(KEY)
     assert not row_is_locked(primary.id)
+
+
+def test_many_identifier_locks_take_several_statements_in_order_rows_last(
+    make_contact, monkeypatch
+):
+    """PostgreSQL allows 1,664 entries in a statement's target list: an erasure of a large
+    identity locks its values in chunks."""
+    monkeypatch.setattr(locking, "MAX_KEYS_PER_STATEMENT", 2)
+    primary = make_contact(email="a@example.com")
+    keys = [identifier_lock_key(kind="email", value=f"k{index}@example.com") for index in range(5)]
+
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as statements:
+            lock_clusters(keys=keys, ids=[primary.id])
+
+        assert all(key_is_locked(key) for key in keys)
+        assert row_is_locked(primary.id)
+
+    sent = [query["sql"] for query in statements.captured_queries]
+    assert [sql.count("pg_advisory_xact_lock") for sql in sent] == [2, 2, 1]
+    in_order = [
+        key for sql in sent for key in map(int, re.findall(r"lock\( ?(-?\d+)::bigint\)", sql))
+    ]
+    assert in_order == sorted(keys)
+    assert [str(primary.id) in sql.split("ANY")[1] for sql in sent] == [False, False, True]
 
 
 def test_without_waiting_a_held_identifier_raises_and_locks_no_row(make_contact):
