@@ -60,6 +60,9 @@ class Contact(models.Model):
     phone_number = models.CharField(  # noqa: DJ001
         max_length=PHONE_MAX_LENGTH, null=True, blank=True
     )
+    # No constraint in the database: its check on deleting a contact (an erasure) is a scan of
+    # the table per row, no index covering every secondary (docs/privacy.md); the services keep
+    # every link pointing at a live primary, which reconcile --check verifies.
     linked = models.ForeignKey(
         "self",
         null=True,
@@ -67,6 +70,7 @@ class Contact(models.Model):
         on_delete=models.PROTECT,
         related_name="secondaries",
         db_index=False,
+        db_constraint=False,
         help_text="The primary contact of this contact's cluster; empty on a primary.",
     )
     link_precedence = models.CharField(

@@ -28,8 +28,13 @@ def _count(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
+# Ids printed in full; a longer list is cut (the erasure's record in the admin has them all).
+IDS_SHOWN = 20
+
+
 def _ids(ids: list[int]) -> str:
-    return ", ".join(f"#{contact_id}" for contact_id in ids) or "none"
+    shown = ", ".join(f"#{contact_id}" for contact_id in ids[:IDS_SHOWN]) or "none"
+    return shown if len(ids) <= IDS_SHOWN else f"{shown} … ({len(ids)} in all)"
 
 
 def _counts(counts: dict[str, int]) -> str:
