@@ -245,15 +245,21 @@ def _footprint(*, targets: ErasureTargets) -> Footprint:
 
 
 def _remove(*, footprint: Footprint) -> dict[str, int]:
-    """Delete and scrub what ``footprint`` names, under the erasure's locks; the counts."""
-    counts = footprint.counts
+    """Delete and scrub what ``footprint`` names, under the erasure's locks; the counts, as
+    ``Footprint.counts`` names them (the deletions count their rows, no count is read first)."""
     erased_ids = footprint.targets.contact_ids
     ClusterEvent.objects.bulk_update(footprint.events, ["details"], batch_size=500)
     LogEntry.objects.bulk_update(
         footprint.log_entries, ["object_repr", "change_message"], batch_size=500
     )
-    for rows in (footprint.link_records, footprint.held_merges, footprint.blocked_values):
-        rows.delete()
+    counts = {
+        "contacts": len(erased_ids),
+        "link_records": footprint.link_records.delete()[0],
+        "held_merges": footprint.held_merges.delete()[0],
+        "blocked_values": footprint.blocked_values.delete()[0],
+        "history_events": len(footprint.events),
+        "admin_log_entries": len(footprint.log_entries),
+    }
     ClusterLimit.objects.filter(contact_id__in=erased_ids).delete()
     # Contacts still linked to an erased one are soft-deleted (a live one was re-linked by the
     # correction): each stands alone until it is restored, which links it again.

@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contacts.db import backend
 from contacts.exceptions import IdentityNotFound
+from contacts.management.person import add_person_arguments, person_from_options
 from contacts.models import ErasureScope, Source
-from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services.privacy import (
     Requester,
@@ -52,9 +52,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         subject = parser.add_mutually_exclusive_group()
-        subject.add_argument("--email", help="The email address to erase.")
-        subject.add_argument("--phone", help="The phone number to erase.")
-        subject.add_argument("--contact", type=int, help="The id of a contact to erase.")
+        add_person_arguments(subject, whose="to erase")
         subject.add_argument(
             "--replay-ledger",
             nargs="?",
@@ -156,21 +154,9 @@ class Command(BaseCommand):
 
 
 def _subject(options: dict) -> ErasureSubject:
-    scope = ErasureScope(options["scope"])
-    if options["contact"] is not None:
-        return ErasureSubject(scope=scope, contact_id=options["contact"])
-    try:
-        if options["email"] is not None:
-            email = normalize_email(options["email"])
-            if email is not None:
-                return ErasureSubject(scope=scope, email=email)
-        if options["phone"] is not None:
-            phone_number = normalize_phone_number(options["phone"])
-            if phone_number is not None:
-                return ErasureSubject(scope=scope, phone_number=phone_number)
-    except InvalidIdentifier as error:
-        option = "--email" if options["email"] is not None else "--phone"
-        raise CommandError(f"{option}: {error}") from None
-    raise CommandError(
-        "Name the person: --email, --phone or --contact (or --replay-ledger, --export-ledger)."
-    )
+    person = person_from_options(options)
+    if person is None:
+        raise CommandError(
+            "Name the person: --email, --phone or --contact (or --replay-ledger, --export-ledger)."
+        )
+    return ErasureSubject(scope=ErasureScope(options["scope"]), **person)

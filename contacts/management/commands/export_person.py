@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contacts.db import backend
 from contacts.exceptions import IdentityNotFound
-from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
+from contacts.management.person import add_person_arguments, person_from_options
 from contacts.selectors.exports import person_export
 
 
@@ -21,9 +21,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         subject = parser.add_mutually_exclusive_group(required=True)
-        subject.add_argument("--email", help="An email address of the person.")
-        subject.add_argument("--phone", help="A phone number of the person.")
-        subject.add_argument("--contact", type=int, help="The id of one of the person's contacts.")
+        add_person_arguments(subject, whose="of the person")
         parser.add_argument(
             "--output",
             metavar="FILE",
@@ -31,7 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        person = _person(options)
+        person = person_from_options(options)
         with backend().operator_session():
             try:
                 document = person_export(**person)
@@ -49,24 +47,6 @@ class Command(BaseCommand):
             f"Wrote {len(document['contacts'])} contacts and {len(document['history'])} "
             f"history events to {options['output']}."
         )
-
-
-def _person(options: dict) -> dict:
-    """The subject in canonical form; the errors name the option, never the value."""
-    if options["contact"] is not None:
-        return {"contact_id": options["contact"]}
-    option, field, normalize = (
-        ("--email", "email", normalize_email)
-        if options["email"] is not None
-        else ("--phone", "phone_number", normalize_phone_number)
-    )
-    try:
-        value = normalize(options[option.removeprefix("--")])
-    except InvalidIdentifier as error:
-        raise CommandError(f"{option}: {error}") from None
-    if value is None:
-        raise CommandError(f"{option}: give a value.")
-    return {field: value}
 
 
 def _write_private(*, path: str, text: str) -> None:
