@@ -241,6 +241,19 @@ PRIVACY_HASH_KEY = os.environ.get("PRIVACY_HASH_KEY", "") or f"privacy-ledger:{S
 # from the database's backups so that a restore cannot lose it; empty: the database's table only.
 PRIVACY_LEDGER_FILE = os.environ.get("PRIVACY_LEDGER_FILE", "")
 
+# --- Events and webhooks (docs/events.md) --------------------------------------------------------
+# Seconds a webhook endpoint has to answer one delivery.
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", default=5)
+# Seconds a failing delivery is retried (with exponential backoff) before it is dead-lettered.
+WEBHOOK_RETRY_PERIOD = env_int("WEBHOOK_RETRY_PERIOD", default=24 * 3600)
+# Seconds a worker holds a delivery it sends; past it (the worker died), another worker may.
+WEBHOOK_LEASE = env_int("WEBHOOK_LEASE", default=max(60, 2 * WEBHOOK_TIMEOUT))
+if WEBHOOK_TIMEOUT < 1 or WEBHOOK_LEASE <= WEBHOOK_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"WEBHOOK_TIMEOUT={WEBHOOK_TIMEOUT}, WEBHOOK_LEASE={WEBHOOK_LEASE}: the timeout must be at "
+        "least 1 second and the lease longer than the timeout."
+    )
+
 # --- HTTPS behind a proxy -------------------------------------------------------------------------
 # Platforms terminate TLS at their proxy and forward plain HTTP with X-Forwarded-Proto. HTTPS=true
 # trusts that header and turns on the redirect, secure cookies and HSTS; it defaults to on where a

@@ -48,6 +48,12 @@ def request_context(*, request_id: str) -> Iterator[RequestContext]:
         _current.reset(token)
 
 
+def current_request_id() -> str | None:
+    """The id of the request being served; outside a request, ``None``."""
+    context = _current.get()
+    return context.request_id if context is not None else None
+
+
 def annotate_request(**fields: object) -> None:
     """Add ``fields`` to the log line of the request being served; outside a request, nothing."""
     context = _current.get()

@@ -12,8 +12,10 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 from contacts.models import Source
+from contacts.request_log import current_request_id
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
+from contacts.rules.events import Horizon
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,16 @@ class ClusterRead(NamedTuple):
 
     rows: list[ContactRow]
     governance_token: int
+
+
+def identify_request(*, plan: IdentifyPlan) -> dict[str, str | None]:
+    """What the history of an ``/identify/`` write records of its request: the values (which
+    stay inside the service, docs/privacy.md) and the request id its events carry."""
+    return {
+        "email": plan.email,
+        "phone_number": plan.phone_number,
+        "id": current_request_id(),
+    }
 
 
 class DatabaseBackend(ABC):
@@ -64,6 +76,14 @@ class DatabaseBackend(ABC):
     @abstractmethod
     def write_turn(self) -> AbstractContextManager[None]:
         """Wait, if the database needs it, for this writer's turn before its transaction."""
+
+    # --- Events (docs/events.md) ----------------------------------------------------------------
+
+    @abstractmethod
+    def history_horizon(self) -> tuple[int, Horizon | None]:
+        """The last id the history has given out, and what the database says of the transactions
+        that may still commit history rows up to it; ``None`` where the caller's transaction holds
+        the whole database (SQLite), so that every id given out has settled."""
 
     # --- Bulk work (manage.py import_contacts) ----------------------------------------------------
 

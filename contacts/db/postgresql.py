@@ -23,15 +23,17 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from psycopg.types.datetime import TimestamptzLoader
 
-from contacts.db.base import Applied, ClusterRead, DatabaseBackend
+from contacts.db.base import Applied, ClusterRead, DatabaseBackend, identify_request
 from contacts.db.postgresql_statements import (
     APPLY_IF_UNCHANGED_SQL,
     CLUSTER_ROWS_SQL,
+    HISTORY_HORIZON_SQL,
     IMPORT_HISTORY_SQL,
 )
 from contacts.models import Contact, EventKind, LinkPrecedence, Source
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
+from contacts.rules.events import Horizon
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +129,8 @@ class PostgreSQLBackend(DatabaseBackend):
             "source": source.value,
             "creates": plan.creates_contact,
             "precedence": LinkPrecedence.SECONDARY if primary else LinkPrecedence.PRIMARY,
-            "request": json.dumps({"email": plan.email, "phone_number": plan.phone_number}),
+            "request": json.dumps(identify_request(plan=plan)),
+            "bridged_by": json.dumps(plan.bridged_by),
             "merged_kind": EventKind.MERGED.value,
             "creation_kind": (
                 EventKind.SECONDARY_ADDED if primary else EventKind.PRIMARY_CREATED
@@ -257,6 +260,12 @@ class PostgreSQLBackend(DatabaseBackend):
             connection.operator_session = False
             if connection.connection is not None and connection.is_usable():
                 _reset_operator_settings(connection)
+
+    def history_horizon(self) -> tuple[int, Horizon | None]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(HISTORY_HORIZON_SQL)
+            last_id, xmin, xmax = cursor.fetchone()
+        return last_id, Horizon(xmin=xmin, xmax=xmax)
 
     def plans_for_values(self) -> None:
         """``SET LOCAL plan_cache_mode``, for a writer whose statements are built from a batch

@@ -143,7 +143,8 @@ APPLY_IF_UNCHANGED_SQL = compact(f"""
         INSERT INTO {_EVENTS} (kind, source, contact_id, primary_id, details)
         SELECT %(merged_kind)s::varchar, %(source)s::varchar, loser, %(primary_id)s::bigint,
                jsonb_build_object(
-                   'winner', %(primary_id)s::bigint, 'loser', loser, 'request', %(request)s::jsonb
+                   'winner', %(primary_id)s::bigint, 'loser', loser, 'request', %(request)s::jsonb,
+                   'bridged_by', %(bridged_by)s::jsonb -> loser::text
                )
         FROM unnest(%(demoted_ids)s::bigint[]) AS loser
         WHERE (SELECT yes FROM unchanged)
@@ -170,4 +171,13 @@ IMPORT_HISTORY_SQL = compact(f"""
          AS imported
     GROUP BY root
     ORDER BY min(id)
+""")
+
+
+# The history's last id and the horizon of the transactions (docs/events.md): every transaction
+# below xmin has ended; every one that starts later gets an id of at least xmax.
+HISTORY_HORIZON_SQL = compact(f"""
+    SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence('{_EVENTS}', 'id')), 0),
+           pg_snapshot_xmin(pg_current_snapshot())::text::bigint,
+           pg_snapshot_xmax(pg_current_snapshot())::text::bigint
 """)

@@ -18,7 +18,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Max, Model, Q, Subquery
 from django.db.models.functions import Coalesce, Now
 
-from contacts.db.base import Applied, ClusterRead, DatabaseBackend
+from contacts.db.base import Applied, ClusterRead, DatabaseBackend, identify_request
 from contacts.models import (
     ClusterEvent,
     Contact,
@@ -30,6 +30,7 @@ from contacts.models import (
 )
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
+from contacts.rules.events import Horizon
 from contacts.selectors.clusters import identifiers_filter
 from contacts.selectors.governance import governance_token
 
@@ -179,6 +180,11 @@ class SQLiteBackend(DatabaseBackend):
     def operator_session(self) -> Iterator[None]:
         yield
 
+    def history_horizon(self) -> tuple[int, Horizon | None]:
+        """No horizon: the caller's ``BEGIN IMMEDIATE`` holds every other writer off."""
+        last_id = ClusterEvent.objects.aggregate(last=Max("id"))["last"]
+        return last_id or 0, None
+
     def plans_for_values(self) -> None:
         pass
 
@@ -207,14 +213,20 @@ def _record_identify_events(
     *, plan: IdentifyPlan, new_contact_id: int | None, source: Source
 ) -> None:
     """The history of what one request changed, in the same transaction."""
-    request = {"email": plan.email, "phone_number": plan.phone_number}
+    request = identify_request(plan=plan)
+    bridged_by = plan.bridged_by
     events = [
         ClusterEvent(
             kind=EventKind.MERGED,
             source=source,
             contact_id=demoted_id,
             primary_id=plan.primary.id,
-            details={"winner": plan.primary.id, "loser": demoted_id, "request": request},
+            details={
+                "winner": plan.primary.id,
+                "loser": demoted_id,
+                "request": request,
+                "bridged_by": bridged_by[demoted_id],
+            },
         )
         for demoted_id in plan.demoted_ids
     ]

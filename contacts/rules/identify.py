@@ -78,6 +78,22 @@ class IdentifyPlan:
         return sorted(ids)
 
     @property
+    def bridged_by(self) -> dict[int, list[str]]:
+        """For each demoted primary, what of the request its cluster held (``email``,
+        ``phoneNumber``), or ``link`` when a link record reached it: the kinds, never the values,
+        for the history and the ``identity.merged`` event."""
+        held: dict[int, set[str]] = {primary_id: set() for primary_id in self.demoted_ids}
+        for row in self.rows:
+            kinds = held.get(row.root_id)
+            if kinds is None:
+                continue
+            if self.match_email is not None and row.email == self.match_email:
+                kinds.add("email")
+            if self.match_phone_number is not None and row.phone_number == self.match_phone_number:
+                kinds.add("phoneNumber")
+        return {primary_id: sorted(kinds) or ["link"] for primary_id, kinds in held.items()}
+
+    @property
     def creates_contact(self) -> bool:
         return bool(self.new_identifiers)
 

@@ -20,7 +20,9 @@ from contacts.exceptions import CorrectionError
 from contacts.governance import Policy
 from contacts.models import (
     BlockedIdentifier,
+    ClusterEvent,
     Contact,
+    EventKind,
     GovernanceVersion,
     HeldMerge,
     HeldMergeStatus,
@@ -147,10 +149,11 @@ def _govern(
     return governance_apply(contact_ids=carriers, change=change, user=user, source=source)
 
 
-def held_merge_record(*, plan: IdentifyPlan) -> None:
+def held_merge_record(*, plan: IdentifyPlan, source: Source) -> None:
     """Record a held write (``IdentifyPlan.hold``), or count it again: one row per email and
     phone number pair. A pair approved before is pending again (its clusters need a new
-    decision); a rejected one stays rejected. Call under the plan's locks."""
+    decision); a rejected one stays rejected. The first time a pair is held, the history (and
+    so the ``identity.merge_held`` event) says so. Call under the plan's locks."""
     hold = plan.hold
     email, phone_number = plan.match_email, plan.match_phone_number
     values = {
@@ -174,6 +177,18 @@ def held_merge_record(*, plan: IdentifyPlan) -> None:
         return
     try:
         with transaction.atomic():
-            HeldMerge.objects.create(email=email, phone_number=phone_number, **values)
+            held = HeldMerge.objects.create(email=email, phone_number=phone_number, **values)
     except IntegrityError:
         pair.update(**recount)
+        return
+    ClusterEvent.objects.create(
+        kind=EventKind.HELD,
+        source=source,
+        contact_id=held.primary_id,
+        primary_id=held.primary_id,
+        details={
+            "held_merge": held.id,
+            "hold": held.kind,
+            "other_primaries": held.other_primary_ids,
+        },
+    )

@@ -5,9 +5,18 @@ for good: the pair never joins two identities)."""
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from contacts.models import ClusterLimit, HeldMerge, HeldMergeStatus, Source
+from contacts.models import (
+    ClusterEvent,
+    ClusterLimit,
+    Contact,
+    EventKind,
+    HeldMerge,
+    HeldMergeStatus,
+    Source,
+)
 from contacts.rules import Identity
 from contacts.services.governance import governance_token_change
 from contacts.services.identify import contact_identify
@@ -57,3 +66,16 @@ def _decide(
         status=status, never_link=never_link, decided_by=user, decided_at=timezone.now()
     )
     held.refresh_from_db()
+    primary_id = (
+        Contact.objects.filter(id=held.primary_id)
+        .values_list(Coalesce("linked_id", "id"), flat=True)
+        .first()
+    )
+    ClusterEvent.objects.create(
+        kind=EventKind.DECIDED,
+        source=Source.ADMIN if user is not None else Source.COMMAND,
+        contact_id=held.primary_id,
+        primary_id=primary_id or held.primary_id,
+        details={"held_merge": held.pk, "decision": status.value, "never_link": never_link},
+        user=user,
+    )

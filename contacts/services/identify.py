@@ -91,7 +91,7 @@ def _identify_locked(
         if planned.hold is not None:
             if plan() != planned:
                 return None
-            held_merge_record(plan=planned)
+            held_merge_record(plan=planned, source=source)
             return identity_from_rows(
                 rows=planned.answer_rows, primary_id=planned.primary.id, outcome=planned.outcome
             )

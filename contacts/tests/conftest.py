@@ -24,6 +24,7 @@ from contacts.models import Contact, LinkPrecedence, Scope
 from contacts.roles import support_roles_ensure
 from contacts.services import corrections
 from contacts.services.api_keys import api_key_create
+from contacts.tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
 
 IdentifyCall = Callable[..., dict]
 
