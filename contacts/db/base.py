@@ -36,12 +36,11 @@ class ClusterRead(NamedTuple):
 
 def identify_request(*, plan: IdentifyPlan) -> dict[str, str | None]:
     """What the history of an ``/identify/`` write records of its request: the values (which
-    stay inside the service, docs/privacy.md) and the request id its events carry."""
-    return {
-        "email": plan.email,
-        "phone_number": plan.phone_number,
-        "id": current_request_id(),
-    }
+    stay inside the service, docs/privacy.md) and, when served over HTTP, the request id its
+    events carry."""
+    request = {"email": plan.email, "phone_number": plan.phone_number}
+    request_id = current_request_id()
+    return request if request_id is None else {**request, "id": request_id}
 
 
 class DatabaseBackend(ABC):

@@ -3,9 +3,10 @@
 from collections import defaultdict
 
 from contacts.graph import elect_primaries, identifier_nodes
-from contacts.models import Contact, IdentityLink, LinkPrecedence
+from contacts.models import Contact, IdentityLink, LinkPrecedence, OutboxEvent
 from contacts.rows import ContactRow
 from contacts.selectors.checks import stored_policy
+from contacts.services.events import events_sequence
 
 
 def live_rows() -> list[ContactRow]:
@@ -53,3 +54,38 @@ def stored_clusters() -> list[set[tuple[str, str]]]:
 
 def as_partition(groups: list[set]) -> set[frozenset]:
     return {frozenset(group) for group in groups}
+
+
+def identities_from_events() -> set[frozenset[int]]:
+    """The identities a downstream system ends with that knows only the events (docs/events.md),
+    each as the set of its contacts' ids: what it learns of the service's clusters without ever
+    seeing an email or a phone number."""
+    events_sequence()
+    members: dict[int, set[int]] = defaultdict(set)
+    for event in OutboxEvent.objects.order_by("id"):
+        identity_id, data = event.identity_id, event.data
+        if event.type in ("identity.created", "identity.contact_added"):
+            members[identity_id].update(data["contactIds"])
+        elif event.type == "identity.merged" and "relinkedContactIds" not in data:
+            for merged_id in data["mergedIdentityIds"]:
+                members[identity_id] |= members.pop(merged_id, set())
+        elif event.type in ("identity.merged", "identity.split", "identity.repaired"):
+            moved = set(data["relinkedContactIds"])
+            for contacts in members.values():
+                contacts -= moved
+            members[identity_id] |= moved
+        elif event.type == "identity.erased" or data.get("change") == "deleted":
+            gone = set(data.get("contactIds") or [data["contactId"]])
+            for contacts in members.values():
+                contacts -= gone
+        elif data.get("change") == "restored":
+            members[identity_id].add(data["contactId"])
+    return {frozenset(contacts) for contacts in members.values() if contacts}
+
+
+def stored_identities() -> set[frozenset[int]]:
+    """The live clusters in the database, each as the set of its contacts' ids."""
+    clusters: dict[int, set[int]] = defaultdict(set)
+    for row in live_rows():
+        clusters[row.root_id].add(row.id)
+    return {frozenset(contacts) for contacts in clusters.values()}

@@ -325,7 +325,10 @@ class TestIdentifyHistory:
         ]
         merge = ClusterEvent.objects.get(kind=EventKind.MERGED)
         assert merge.details["loser"] == biff
-        assert merge.details["request"] == {"email": "george@example.com", "phone_number": "717171"}
+        request = merge.details["request"]
+        assert (request["email"], request["phone_number"]) == ("george@example.com", "717171")
+        assert len(request["id"]) == 32
+        assert merge.details["bridged_by"] == ["phoneNumber"]
 
 
 class TestIdentifyAfterCorrections:

@@ -24,14 +24,23 @@ from contacts.models import (
     Contact,
     Erasure,
     ErasureScope,
+    EventSequencer,
     HeldMerge,
     IdentityLink,
+    IdentityStream,
+    OutboxEvent,
     Source,
 )
 from contacts.selectors.governance import policy_forget
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services.privacy import Requester, person_erase
-from contacts.tests.graph_model import as_partition, assert_invariants, stored_clusters
+from contacts.tests.graph_model import (
+    as_partition,
+    assert_invariants,
+    identities_from_events,
+    stored_clusters,
+    stored_identities,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +130,9 @@ requests = st.lists(
 
 
 def reset_tables() -> None:
+    OutboxEvent.objects.all().delete()
+    IdentityStream.objects.all().delete()
+    EventSequencer.objects.all().delete()
     ClusterEvent.objects.all().delete()
     Contact.objects.filter(linked__isnull=False).delete()
     Contact.objects.all().delete()
@@ -155,6 +167,7 @@ def test_service_answers_like_the_union_find_model(identify, sequence):
         assert answer == model.answer(nodes[0])
 
     assert as_partition(stored_clusters()) == as_partition(model.graph.groups())
+    assert identities_from_events() == stored_identities()
     assert_invariants()
 
 
@@ -252,6 +265,7 @@ def test_service_answers_like_the_model_with_blocked_values_and_a_size_limit(
     assert as_partition([group for group in governed if group]) == as_partition(
         model.graph.groups()
     )
+    assert identities_from_events() == stored_identities()
     assert_invariants()
     call_command("reconcile", "--check", "--no-progress", stdout=io.StringIO())
 
@@ -366,5 +380,6 @@ def test_erasures_leave_the_clusters_of_the_model_without_the_erased(api_client,
         )
 
     assert as_partition(stored_clusters()) == as_partition(model.graph.groups())
+    assert identities_from_events() == stored_identities()
     assert_invariants()
     call_command("reconcile", "--check", "--no-progress", stdout=io.StringIO())
