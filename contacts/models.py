@@ -569,7 +569,6 @@ class DeliveryLane(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["endpoint_id", "identity_id", "event_id"], name="delivery_lane"),
-            models.Index(fields=["delivery"], name="delivery_lane_delivery"),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 
 from contacts.models import (
@@ -235,6 +236,22 @@ def test_a_row_that_commits_after_a_later_one_is_not_skipped(identify, monkeypat
     for _ in range(3):
         events_sequence()
     assert EventSequencer.objects.get().floor >= pending_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_begin_with_the_upgrade_that_brought_them(identify):
+    """The history written before the events' migration is not replayed as events."""
+    before_events = [("contacts", "0010_contact_linked_without_constraint")]
+    MigrationExecutor(connection).migrate(before_events)
+    old = ClusterEvent.objects.create(
+        kind=EventKind.PRIMARY_CREATED, source=Source.API, contact_id=1, primary_id=1
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert EventSequencer.objects.get().floor == old.id
+    identify(email=EMAILS[0])
+    assert [event.history_id for event in sequenced()] == [old.id + 1]
 
 
 class TestFloor:
