@@ -424,6 +424,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusOkEnum": ["ok"],
         "StatusUnavailableEnum": ["unavailable"],
+        "EventTypeEnum": "contacts.rules.events.ALL_EVENT_TYPES",
     },
 }
 

@@ -12,6 +12,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from contacts.views import (
     ErasureCreateView,
     ErasureDetailView,
+    EventFeedView,
     IdentifyView,
     IdentityDetailView,
     IdentityLookupView,
@@ -49,6 +50,8 @@ urlpatterns = [
     path("privacy/erasures/", ErasureCreateView.as_view(), name="privacy-erasures"),
     path("privacy/erasures/<int:erasure_id>/", ErasureDetailView.as_view(), name="privacy-erasure"),
     path("privacy/exports/", PersonExportView.as_view(), name="privacy-exports"),
+    # The pull feed of identity events (docs/events.md): ids only, never an identifier.
+    path("events/", EventFeedView.as_view(), name="events"),
     # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),

@@ -129,3 +129,15 @@ class IdempotencyKeyReused(ServiceError):
     def __init__(self) -> None:
         super().__init__()
         self.errors = {"requestId": ["Already used by another erasure."]}
+
+
+class InvalidCursor(ServiceError):
+    """A cursor the feed never gave out: altered, truncated, or from another API."""
+
+    status_code = 400
+    default_detail = "after: not a cursor of this feed; pass `next` from an earlier answer."
+    default_code = "invalid_cursor"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors = {"after": ["Not a cursor of this feed; pass `next` from an earlier answer."]}

@@ -2,10 +2,11 @@
 
 Views apply the ``extend_schema`` decorators defined here; nothing in this package runs per
 request. One module per use case: ``identify``, ``identities`` (the lookup, one identity),
-``health``, ``privacy``; ``common`` holds the identifier types, the API key scheme (both
-registered with drf-spectacular on import) and the shared error examples.
+``health``, ``privacy``, ``events`` (the pull feed); ``common`` holds the identifier types, the
+API key scheme (both registered with drf-spectacular on import) and the shared error examples.
 """
 
+from contacts.schema.events import events_feed_schema
 from contacts.schema.health import liveness_schema, readiness_schema
 from contacts.schema.identify import identify_schema
 from contacts.schema.identities import identity_detail_schema, lookup_schema
@@ -18,6 +19,7 @@ from contacts.schema.privacy import (
 __all__ = [
     "erasure_create_schema",
     "erasure_detail_schema",
+    "events_feed_schema",
     "identify_schema",
     "identity_detail_schema",
     "liveness_schema",

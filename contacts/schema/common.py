@@ -46,7 +46,8 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "description": (
                 "`Api-Key <key>`, a key made by `python manage.py create_api_key` or in the admin. "
                 "Scopes: `identify` (POST /identify/ and every read), `lookup` (reads only), "
-                "`privacy` (erasures and exports under /privacy/ only)."
+                "`privacy` (erasures and exports under /privacy/ only), `events` (the feed of "
+                "identity events, GET /events/, only)."
             ),
         }
 

@@ -242,8 +242,9 @@ class TestScopesPerEndpoint:
     @pytest.mark.parametrize(
         ("scope", "expected"),
         [
-            (Scope.IDENTIFY, {"identify": 200, "lookup": 200, "identity": 200}),
-            (Scope.LOOKUP, {"identify": 403, "lookup": 200, "identity": 200}),
+            (Scope.IDENTIFY, {"identify": 200, "lookup": 200, "identity": 200, "events": 403}),
+            (Scope.LOOKUP, {"identify": 403, "lookup": 200, "identity": 200, "events": 403}),
+            (Scope.EVENTS, {"identify": 403, "lookup": 403, "identity": 403, "events": 200}),
         ],
     )
     def test_each_scope_reaches_exactly_its_endpoints(
@@ -256,6 +257,7 @@ class TestScopesPerEndpoint:
             "identify": api_client.post("/identify/", BODY, format="json").status_code,
             "lookup": api_client.post("/identities/lookup/", BODY, format="json").status_code,
             "identity": api_client.get(f"/identities/{contact.id}/").status_code,
+            "events": api_client.get("/events/").status_code,
         }
 
         assert statuses == expected
