@@ -15,8 +15,8 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
 # make bench-smoke: the PostgreSQL server its databases are created on.
 BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run test lint format install install-dev requirements migrate bench bench-reconcile \
-	bench-smoke wrk clean
+.PHONY: run worker test lint format install install-dev requirements migrate bench \
+	bench-reconcile bench-smoke wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: migrate
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	API_KEYS_REQUIRED=$${API_KEYS_REQUIRED:-false} $(BIN)/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT) \
 		bitespeed.wsgi
+
+# The events worker beside `make run`, in another terminal: sequences identity events and sends the
+# webhooks (docs/events.md); Ctrl-C stops it after its current batch.
+worker: migrate
+	$(BIN)/python manage.py deliver_events
 
 test: install-dev .env
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from contacts.db import backend
 from contacts.models import DeliveryLane, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from contacts.rules.events import ALL_EVENT_TYPES, event_payload, retry_delay
 
@@ -127,7 +128,7 @@ def deliveries_claim(*, limit: int, now: datetime) -> list[WebhookDelivery]:
         event_id__lt=OuterRef("event_id"),
         delivery__status=DeliveryStatus.PENDING,
     )
-    with transaction.atomic():
+    with backend().write_turn(), transaction.atomic():
         due = (
             WebhookDelivery.objects.filter(
                 status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
@@ -213,7 +214,7 @@ def deliveries_record(
     """Delivered on a 2xx; otherwise due again after a backoff, or dead past the retry period."""
     delivered = failed = dead = 0
     period = timedelta(seconds=settings.WEBHOOK_RETRY_PERIOD)
-    with transaction.atomic():
+    with backend().write_turn(), transaction.atomic():
         for delivery, outcome in zip(claimed, outcomes, strict=True):
             attempts = delivery.attempts + 1
             fields = {

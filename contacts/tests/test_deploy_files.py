@@ -1,4 +1,5 @@
-"""The deploy files agree with the application: one start command, migrations, health checks."""
+"""The deploy files agree with the application: one start command, migrations, health checks, and
+the events worker."""
 
 import json
 from pathlib import Path
@@ -6,11 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 from django.conf import settings
+from django.core.management import get_commands
 from django.urls import reverse
 
 ROOT = Path(settings.BASE_DIR)
 START = "gunicorn --config gunicorn.conf.py bitespeed.wsgi"
 MIGRATE = "python manage.py migrate --noinput"
+WORKER = "python manage.py deliver_events"
 
 
 def render_services() -> dict[str, dict]:
@@ -28,7 +31,7 @@ def test_every_platform_starts_gunicorn_with_the_config_and_migrates_first():
     railway = json.loads((ROOT / "railway.json").read_text())["deploy"]
     render = render_services()["web"]
 
-    assert procfile() == {"release": MIGRATE, "web": START}
+    assert procfile() == {"release": MIGRATE, "web": START, "worker": WORKER}
     assert railway["startCommand"] == START
     assert railway["preDeployCommand"] == [MIGRATE]
     assert render["startCommand"] == START
@@ -53,6 +56,35 @@ def test_the_render_blueprint_shares_a_private_key_value_store_for_the_rate_limi
         "property": "connectionString",
     }
     assert services["keyvalue"]["ipAllowList"] == []
+
+
+def test_the_events_worker_runs_the_command_on_the_web_service_s_database_and_key():
+    services = render_services()
+    worker, web = services["worker"], services["web"]
+    variables = {env["key"]: env for env in worker["envVars"]}
+
+    assert get_commands()[WORKER.split()[-1]] == "contacts"
+    assert worker["startCommand"] == WORKER
+    assert "healthCheckPath" not in worker
+    assert variables["DATABASE_URL"] == next(
+        env for env in web["envVars"] if env["key"] == "DATABASE_URL"
+    )
+    assert variables["SECRET_KEY"]["fromService"] == {
+        "type": "web",
+        "name": web["name"],
+        "envVarKey": "SECRET_KEY",
+    }
+
+
+def test_railways_worker_config_builds_the_web_image_and_runs_only_the_worker():
+    web = json.loads((ROOT / "railway.json").read_text())
+    worker = json.loads((ROOT / "railway.worker.json").read_text())
+
+    assert worker["build"] == web["build"]
+    assert worker["deploy"]["startCommand"] == WORKER
+    assert "healthcheckPath" not in worker["deploy"]
+    assert "preDeployCommand" not in worker["deploy"]
+    assert "/railway.worker.json" in (ROOT / "docs" / "operations.md").read_text()
 
 
 def test_the_image_runs_the_same_start_command_and_collects_static_files():
