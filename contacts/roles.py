@@ -4,7 +4,8 @@ Reading needs the view permissions; corrections need ``change_contact`` (edit, r
 reconciliation) and ``delete_contact`` (soft delete). Identifier governance (blocking values,
 deciding held merges, docs/governance.md) needs ``govern_identifiers``, and erasing a person's
 data (docs/privacy.md) ``erase_person``: each a role of its own, never part of the support roles.
-See ``contacts/admin/``.
+The integrations role manages webhook endpoints and redelivers their deliveries (docs/events.md),
+and sees no contact. See ``contacts/admin/``.
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -14,6 +15,7 @@ READ_ONLY = "Support (read-only)"
 CORRECTIONS = "Support (corrections)"
 GOVERNANCE = "Governance"
 PRIVACY = "Privacy (erasure)"
+INTEGRATIONS = "Integrations (webhooks)"
 
 _VIEW = ["view_contact", "view_cluster", "view_clusterevent", "view_identitylink"]
 
@@ -30,6 +32,14 @@ SUPPORT_ROLES: dict[str, list[str]] = {
         "govern_identifiers",
     ],
     PRIVACY: [*_VIEW, "view_erasure", "erase_person"],
+    INTEGRATIONS: [
+        "view_webhookendpoint",
+        "add_webhookendpoint",
+        "change_webhookendpoint",
+        "view_webhookdelivery",
+        "change_webhookdelivery",
+        "view_outboxevent",
+    ],
 }
 
 

@@ -11,9 +11,10 @@ One module per admin: ``contact.py`` (contacts and their corrections), ``cluster
 cluster pages), ``history.py`` (cluster events and link records), ``api_key.py`` (the clients'
 API keys), ``governance.py`` (blocked identifiers, held merges and raised limits, behind their own
 permission, ``govern_identifiers``), ``privacy.py`` (the erase page of contacts and clusters, and
-the erasures' records, behind ``erase_person``); ``common.py`` what they share.
+the erasures' records, behind ``erase_person``), ``webhooks.py`` (webhook endpoints, their
+deliveries and the identity events, docs/events.md); ``common.py`` what they share.
 """
 
-from contacts.admin import api_key, cluster, contact, governance, history, privacy
+from contacts.admin import api_key, cluster, contact, governance, history, privacy, webhooks
 
-__all__ = ["api_key", "cluster", "contact", "governance", "history", "privacy"]
+__all__ = ["api_key", "cluster", "contact", "governance", "history", "privacy", "webhooks"]

@@ -61,6 +61,19 @@ def webhook_endpoint_create(
     )
 
 
+def webhook_endpoint_change(
+    *, endpoint: WebhookEndpoint, url: str, description: str, event_types: list[str], enabled: bool
+) -> None:
+    """Point ``endpoint`` elsewhere or change what it receives, from the next event sequenced
+    on; its secret stays."""
+    unknown = set(event_types) - set(ALL_EVENT_TYPES)
+    if unknown:
+        raise UnknownEventTypes(unknown)
+    endpoint.url, endpoint.description, endpoint.enabled = url, description, enabled
+    endpoint.event_types = sorted(set(event_types))
+    endpoint.save(update_fields=["url", "description", "event_types", "enabled"])
+
+
 def secret_new() -> str:
     """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()

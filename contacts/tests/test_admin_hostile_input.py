@@ -74,6 +74,9 @@ def test_every_list_of_the_service_is_covered():
         "clusterevent",
         "identitylink",
         "apikey",
+        "webhookendpoint",
+        "webhookdelivery",
+        "outboxevent",
     }
 
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from contacts.models import ClusterEvent, Contact
-from contacts.roles import CORRECTIONS, GOVERNANCE, READ_ONLY
+from contacts.roles import CORRECTIONS, GOVERNANCE, INTEGRATIONS, READ_ONLY
 
 pytestmark = pytest.mark.django_db
 
@@ -153,4 +153,12 @@ def test_the_command_creates_every_role_with_its_permissions(capsys):
     assert read_only == {"view_contact", "view_cluster", "view_clusterevent", "view_identitylink"}
     assert codenames(CORRECTIONS) == read_only | {"change_contact", "delete_contact"}
     assert codenames(GOVERNANCE) == read_only | governing
+    assert codenames(INTEGRATIONS) == {
+        "view_webhookendpoint",
+        "add_webhookendpoint",
+        "change_webhookendpoint",
+        "view_webhookdelivery",
+        "change_webhookdelivery",
+        "view_outboxevent",
+    }
     assert READ_ONLY in capsys.readouterr().out

@@ -6,7 +6,7 @@ from contacts.roles import SUPPORT_ROLES, support_roles_ensure
 class Command(BaseCommand):
     help = (
         "Create or reset the staff groups: support read-only, support corrections, governance, "
-        "and privacy (erasure)."
+        "privacy (erasure), and integrations (webhooks)."
     )
 
     def handle(self, *args: object, **options: object) -> None:
