@@ -12,11 +12,13 @@ BENCH_ARGS ?=
 # make bench-reconcile: contacts to generate, and the PostgreSQL database it creates and drops.
 BENCH_CONTACTS ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
+# make bench-events: how many events it sequences and delivers.
+BENCH_EVENTS ?= 20000
 # make bench-smoke: the PostgreSQL server its databases are created on.
 BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
 .PHONY: run worker test lint format install install-dev requirements migrate bench \
-	bench-reconcile bench-smoke wrk clean
+	bench-reconcile bench-events bench-smoke wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +74,10 @@ lint: install-dev
 bench-reconcile: install
 	$(BIN)/python bench/reconcile.py --contacts $(BENCH_CONTACTS) --database-url $(BENCH_DATABASE_URL)
 
+# Identity events on PostgreSQL: sequencing and webhook delivery to a local receiver (bench/events.py).
+bench-events: install .env
+	$(BIN)/python -m bench.events --events $(BENCH_EVENTS)
+
 # Both benchmarks in seconds, with the default settings, on databases of their own: CI runs this
 # so that a change that breaks either benchmark fails.
 bench-smoke: install .env wrk
@@ -80,6 +86,8 @@ bench-smoke: install .env wrk
 		--clusters 2000 --warmup 1 --empty-duration 3 --duration 3 --size-duration 1 --replay 200
 	$(BIN)/python bench/reconcile.py --contacts 20000 \
 		--database-url $(BENCH_SMOKE_SERVER)/bench_reconcile_smoke
+	$(BIN)/python -m bench.events --events 2000 \
+		--database-url $(BENCH_SMOKE_SERVER)/bench_events_smoke
 
 format: install-dev
 	$(BIN)/ruff format .

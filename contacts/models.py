@@ -545,11 +545,7 @@ class WebhookDelivery(models.Model):
             models.UniqueConstraint(fields=["endpoint", "event"], name="webhook_delivery_once"),
         ]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(status="pending"),
-                name="webhook_delivery_due",
-            ),
+            models.Index(fields=["event"], condition=Q(status="pending"), name="webhook_pending"),
         ]
 
     def __str__(self) -> str:
@@ -557,9 +553,10 @@ class WebhookDelivery(models.Model):
 
 
 class DeliveryLane(models.Model):
-    """One stream a delivery's event is part of, for one endpoint: a delivery waits for every
-    earlier pending delivery that shares a lane with it (a merge waits for the events of both
-    identities)."""
+    """A pending delivery's place in the queue of one identity whose stream its event is part
+    of, for its endpoint: a delivery waits while an earlier one shares a lane with it (a merge
+    waits for the events of both identities). Only pending deliveries have lanes, so the queues
+    stay as short as what is waiting."""
 
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="lanes")
     endpoint_id = models.BigIntegerField()

@@ -18,7 +18,6 @@ from django.db.models import Exists, OuterRef
 from contacts.db import backend
 from contacts.models import (
     ClusterEvent,
-    DeliveryLane,
     EventSequencer,
     IdentityStream,
     OutboxEvent,
@@ -32,6 +31,7 @@ from contacts.rules.events import (
     event_from_history,
     floor_advance,
 )
+from contacts.services.webhooks import lanes_create
 
 SEQUENCE_BATCH = 1000
 """History rows sequenced per transaction."""
@@ -150,14 +150,4 @@ def _deliveries_create(*, events: list[OutboxEvent]) -> None:
         for endpoint in endpoints
         if endpoint.receives(event.type)
     )
-    streams = {event.id: event.streams for event in events}
-    DeliveryLane.objects.bulk_create(
-        DeliveryLane(
-            delivery=delivery,
-            endpoint_id=delivery.endpoint_id,
-            identity_id=identity_id,
-            event_id=delivery.event_id,
-        )
-        for delivery in deliveries
-        for identity_id, _sequence in streams[delivery.event_id]
-    )
+    lanes_create(deliveries=deliveries)

@@ -2,9 +2,9 @@
 
 A delivery is claimed in a short transaction (``FOR UPDATE SKIP LOCKED`` and a lease, so that
 workers on several machines never send it at the same time), sent outside any transaction, and
-its outcome recorded in another. A delivery is claimed only when no earlier delivery of the same
-endpoint is pending in one of its lanes (the identities whose streams its event is part of): per
-identity, in order while attempts succeed.
+its outcome recorded in another. A delivery is claimed only when no earlier pending delivery of the
+same endpoint shares one of its lanes (the identities whose streams its event is part of): per
+identity, in order while attempts succeed. Only pending deliveries have lanes.
 """
 
 import base64
@@ -87,17 +87,37 @@ def webhook_endpoint_enable(*, endpoint: WebhookEndpoint, enabled: bool) -> None
 
 
 def deliveries_redeliver(*, deliveries: Iterable[WebhookDelivery]) -> int:
-    """Send dead-lettered (or delivered) deliveries again, from now, with fresh attempts."""
-    return (
-        WebhookDelivery.objects.filter(id__in=[delivery.id for delivery in deliveries])
-        .exclude(status=DeliveryStatus.PENDING)
-        .update(
+    """Send dead-lettered (or delivered) deliveries again, from now, with fresh attempts, each
+    back in its identities' queues behind what is pending there."""
+    with backend().write_turn(), transaction.atomic():
+        again = list(
+            WebhookDelivery.objects.filter(id__in=[delivery.id for delivery in deliveries])
+            .exclude(status=DeliveryStatus.PENDING)
+            .select_related("event")
+            .select_for_update(of=("self",))
+        )
+        WebhookDelivery.objects.filter(id__in=[delivery.id for delivery in again]).update(
             status=DeliveryStatus.PENDING,
             attempts=0,
             next_attempt_at=timezone.now(),
             leased_until=None,
             created_at=timezone.now(),
         )
+        lanes_create(deliveries=again)
+    return len(again)
+
+
+def lanes_create(*, deliveries: list[WebhookDelivery]) -> None:
+    """The lanes of pending deliveries: one per identity in the streams of each one's event."""
+    DeliveryLane.objects.bulk_create(
+        DeliveryLane(
+            delivery_id=delivery.id,
+            endpoint_id=delivery.endpoint_id,
+            identity_id=identity_id,
+            event_id=delivery.event_id,
+        )
+        for delivery in deliveries
+        for identity_id, _sequence in delivery.event.streams
     )
 
 
@@ -134,20 +154,19 @@ def deliveries_send_due(*, limit: int = 100) -> RoundResult:
 def deliveries_claim(*, limit: int, now: datetime) -> list[WebhookDelivery]:
     """Lease up to ``limit`` due deliveries, the oldest events first, each the earliest pending
     one of its endpoint in each of its lanes."""
-    lanes = DeliveryLane.objects.filter(delivery_id=OuterRef(OuterRef("id"))).values("identity_id")
     earlier = DeliveryLane.objects.filter(
         endpoint_id=OuterRef("endpoint_id"),
-        identity_id__in=lanes,
+        identity_id=OuterRef("identity_id"),
         event_id__lt=OuterRef("event_id"),
-        delivery__status=DeliveryStatus.PENDING,
     )
+    waiting = DeliveryLane.objects.filter(delivery_id=OuterRef("id")).filter(Exists(earlier))
     with backend().write_turn(), transaction.atomic():
         due = (
             WebhookDelivery.objects.filter(
                 status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__enabled=True
             )
             .filter(Q(leased_until__isnull=True) | Q(leased_until__lt=now))
-            .exclude(Exists(earlier))
+            .exclude(Exists(waiting))
             .order_by("event_id")
             .select_for_update(skip_locked=True, of=("self",))
         )
@@ -226,6 +245,7 @@ def deliveries_record(
 ) -> RoundResult:
     """Delivered on a 2xx; otherwise due again after a backoff, or dead past the retry period."""
     delivered = failed = dead = 0
+    finished: list[int] = []
     period = timedelta(seconds=settings.WEBHOOK_RETRY_PERIOD)
     with backend().write_turn(), transaction.atomic():
         for delivery, outcome in zip(claimed, outcomes, strict=True):
@@ -251,6 +271,9 @@ def deliveries_record(
             WebhookDelivery.objects.filter(id=delivery.id, status=DeliveryStatus.PENDING).update(
                 **fields
             )
+            if fields.get("status") in (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD):
+                finished.append(delivery.id)
+        DeliveryLane.objects.filter(delivery_id__in=finished).delete()
     if failed:
         logger.warning(
             "webhook deliveries failed",

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from contacts.models import DeliveryStatus, WebhookDelivery
+from contacts.models import DeliveryLane, DeliveryStatus, WebhookDelivery
 from contacts.services.events import events_sequence
 from contacts.services.webhooks import (
     deliveries_claim,
@@ -99,6 +99,7 @@ class TestAtLeastOnce:
         assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {
             (DeliveryStatus.DELIVERED, 2)
         }
+        assert not DeliveryLane.objects.exists()
 
     def test_a_stopped_receiver_is_a_failed_attempt_with_a_backoff(self, identify, receiver):
         receiver.stop()
@@ -214,6 +215,7 @@ class TestOrder:
         receiver.status = 204
 
         assert deliveries_redeliver(deliveries=WebhookDelivery.objects.all()) == 1
+        assert DeliveryLane.objects.count() == 1
         deliver()
 
         assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
