@@ -103,6 +103,7 @@ def deliveries_redeliver(*, deliveries: Iterable[WebhookDelivery]) -> int:
             leased_until=None,
             created_at=timezone.now(),
         )
+        DeliveryLane.objects.filter(delivery__in=again).delete()
         lanes_create(deliveries=again)
     return len(again)
 
