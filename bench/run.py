@@ -8,6 +8,9 @@ contain ``bench``. Results are printed as a table and written to ``bench/out/res
 import argparse
 import json
 import random
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,8 +19,9 @@ import psycopg
 from psycopg import sql
 
 from bench.cpu import CpuMeter
+from bench.events import Receiver
 from bench.load import EMPTY_PHASE, SHOPS, WRK_THREADS, Phase, run_wrk, write_bodies
-from bench.paths import OUT
+from bench.paths import OUT, ROOT
 from bench.report import integrity_problems, machine, print_report, replay
 from bench.server import (
     EMPTY_SERVER_LOG,
@@ -57,6 +61,12 @@ def parse_args() -> argparse.Namespace:
         choices=["required", "off"],
         default="required",
         help="API_KEYS_REQUIRED of the server (default: required, as deployed; wrk sends a key)",
+    )
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="register a webhook endpoint (a receiver in this process) and run deliver_events "
+        "beside the server, as a deployment with webhooks does",
     )
     return parser.parse_args()
 
@@ -131,6 +141,43 @@ def bench_api_keys() -> list[str]:
     ]
 
 
+WORKER_LOG = OUT / "worker.log"
+
+
+def start_receiver() -> Receiver:
+    """A receiver of webhooks in this process, registered as the service's one endpoint."""
+    from contacts.services.webhooks import webhook_endpoint_create
+
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver.secret = webhook_endpoint_create(url=receiver.url, event_types=[]).secret
+    return receiver
+
+
+def start_worker(environment: dict[str, str]) -> subprocess.Popen:
+    with WORKER_LOG.open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "deliver_events"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+
+
+def report_deliveries(receiver: Receiver) -> None:
+    from contacts.models import DeliveryStatus, WebhookDelivery
+
+    receiver.shutdown()
+    pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count()
+    print(
+        f"webhooks: {sum(receiver.ids.values())} deliveries received "
+        f"({len(receiver.ids)} events, {receiver.verified} signatures verified), "
+        f"{pending} pending when the load stopped"
+    )
+
+
 def main() -> None:
     from bench.dataset import SIZED_CLUSTER_SIZES, request_mix, seed, sized_lookups
 
@@ -167,7 +214,9 @@ def main() -> None:
         bodies = write_bodies(f"size-{size}", sized_lookups(size=size, rng=rng), 20_000)
         plan.append((Phase(f"cluster {size}", args.size_concurrency, args.size_duration), bodies))
 
+    receiver = start_receiver() if args.webhooks else None
     server = start_server(args, environment)
+    worker = start_worker(environment) if receiver else None
     try:
         meter = CpuMeter(server_pid=server.pid, database=args.database)
         for phase, bodies in plan:
@@ -179,6 +228,10 @@ def main() -> None:
                 phases.append(measured)
     finally:
         stop_server(server)
+        if worker is not None:
+            stop_server(worker)
+    if receiver is not None:
+        report_deliveries(receiver)
 
     sql_counts = replay(
         requests=request_mix(clusters=args.clusters, tag=99, rng=rng), count=args.replay
