@@ -15,7 +15,6 @@ Checks that the receiver got every event exactly once, signed, then drops the da
 import argparse
 import csv
 import os
-import secrets
 import tempfile
 import threading
 import time
@@ -27,7 +26,7 @@ import psycopg
 from psycopg import sql
 from standardwebhooks import Webhook
 
-from bench.reconcile import run
+from bench.reconcile import operator_environment, run
 
 VERIFIED_SAMPLE = 200
 """Deliveries whose signature the receiver verifies: enough to prove them, few enough not to
@@ -92,12 +91,7 @@ def main() -> None:
     url = options.database_url
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-    }
+    env = operator_environment(url=url)
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     with (

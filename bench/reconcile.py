@@ -113,6 +113,16 @@ def run(name: str, *args: str, env: dict, expect: tuple[int, ...] = (0,)) -> Ste
     return Step(name=name, seconds=seconds, peak_mib=waited[2].ru_maxrss / 1024, output=text)
 
 
+def operator_environment(*, url: str) -> dict[str, str]:
+    """Production settings, as an operator runs the commands: DEBUG off, the default timeouts."""
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+
+
 def fingerprint(url: str) -> tuple:
     """Counts and latest change of contacts, link records and history: equal if nothing wrote."""
     with psycopg.connect(url) as conn:
@@ -175,13 +185,7 @@ def main() -> None:
     url = options.database_url
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    # Production settings, as an operator runs the commands: DEBUG off, the default timeouts.
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-    }
+    env = operator_environment(url=url)
     with (
         tempfile.TemporaryDirectory() as scratch,
         psycopg.connect(admin_url, autocommit=True) as admin,
