@@ -1,6 +1,7 @@
 """The sequencer racing ``/identify/`` writers on PostgreSQL, each on its own connection
-(docs/events.md): whatever commits late, every history row becomes exactly one event, and each
-identity's stream is numbered without gaps in the order its changes committed."""
+(docs/events.md): whatever commits late, every history row becomes exactly one event, each
+identity's stream is numbered without gaps in the order its changes committed, and workers
+racing each other deliver every identity's events in that order."""
 
 import random
 import threading
@@ -12,6 +13,7 @@ from django.db import connection
 from contacts.models import ClusterEvent, OutboxEvent
 from contacts.services import events as events_service
 from contacts.services.events import events_sequence
+from contacts.services.webhooks import deliveries_send_due, webhook_endpoint_create
 from contacts.tests.graph_model import assert_invariants
 from contacts.tests.traffic import send_requests
 
@@ -38,8 +40,18 @@ def sequence_until(stop: threading.Event) -> None:
         connection.close()
 
 
-def test_every_committed_change_is_one_event_in_commit_order(monkeypatch):
+def drain(start: threading.Barrier) -> None:
+    try:
+        start.wait()
+        while deliveries_send_due(limit=10).sent:
+            pass
+    finally:
+        connection.close()
+
+
+def test_every_committed_change_is_one_event_in_commit_order(monkeypatch, receiver):
     monkeypatch.setattr(events_service, "SETTLE_MARGIN", 0.0)
+    receiver.secret = webhook_endpoint_create(url=receiver.url, event_types=[]).secret
     start, stop = threading.Barrier(SENDERS), threading.Event()
     with ThreadPoolExecutor(max_workers=SENDERS + 2) as pool:
         sequencers = [pool.submit(sequence_until, stop) for _ in range(2)]
@@ -74,3 +86,17 @@ def test_every_committed_change_is_one_event_in_commit_order(monkeypatch):
         assert sequences == list(range(1, len(stream) + 1))
         assert [history_id for _, history_id in stream] == sorted(h for _, h in stream)
     assert_invariants()
+
+    start = threading.Barrier(3)
+    workers = [threading.Thread(target=drain, args=(start,)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    arrived: dict[int, list[int]] = {}
+    for received in receiver.received:
+        for stream in received.payload["streams"]:
+            arrived.setdefault(stream["identityId"], []).append(stream["sequence"])
+    assert sum(map(len, arrived.values())) == sum(map(len, streams.values()))
+    assert all(sequences == sorted(sequences) for sequences in arrived.values())
+    assert all(received.verified for received in receiver.received)

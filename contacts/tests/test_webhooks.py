@@ -2,11 +2,16 @@
 Webhooks way, at least once, in order per identity while attempts succeed, retried with backoff,
 dead-lettered without blocking what follows, and never sent by two workers at once."""
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -276,3 +281,45 @@ def test_two_workers_never_send_one_event_at_the_same_time(identify, receiver):
     counts = Counter(received.event_id for received in receiver.received)
     assert len(counts) == 40
     assert set(counts.values()) == {1}
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("endpoint")
+def test_a_worker_killed_while_sending_loses_nothing(identify, receiver):
+    """A real ``deliver_events`` process is killed (SIGKILL) while the receiver holds its
+    requests; once its leases run out, another worker delivers every event, the interrupted ones
+    again with the same ids."""
+    customers(identify, 3)
+    receiver.delay = 2.0
+    database = connection.settings_dict
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "deliver_events", "--interval", "0.1"],
+        cwd=settings.BASE_DIR,
+        env={
+            **os.environ,
+            "DATABASE_URL": (
+                f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+                f"{database['NAME']}"
+            ),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not WebhookDelivery.objects.filter(leased_until__isnull=False).exists():
+            assert time.monotonic() < deadline, "the worker never claimed a delivery"
+            time.sleep(0.05)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert not WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).exists()
+
+    receiver.delay = 0.0
+    WebhookDelivery.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+    deliver()
+
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.DELIVERED
+    }
+    assert len({received.event_id for received in receiver.received}) == 3
