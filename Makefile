@@ -14,10 +14,13 @@ BENCH_CONTACTS ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
 # make bench-events: how many events it sequences and delivers.
 BENCH_EVENTS ?= 20000
+# make test-pgbouncer: what runs through the pooler.
+PGBOUNCER_TESTS ?= -m "postgres or pooler" contacts/tests
 # make bench-smoke: the PostgreSQL server its databases are created on.
 BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run worker test lint format install install-dev requirements migrate bench \
+.PHONY: run worker test test-pgbouncer pgbouncer lint format install install-dev requirements \
+	migrate bench \
 	bench-reconcile bench-events bench-smoke wrk clean
 
 $(BIN)/python:
@@ -55,6 +58,18 @@ worker: migrate
 
 test: install-dev .env
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The PostgreSQL tests of concurrency, faults and lock timeouts, and the API's, through a PgBouncer
+# of their own in transaction mode (.ci/pgbouncer.py, Debian's pgbouncer; POSTGRES_URL is the
+# server behind it, default postgres://postgres@127.0.0.1:5432/postgres).
+test-pgbouncer: install-dev .env pgbouncer
+	$(BIN)/python .ci/pgbouncer.py -- $(BIN)/pytest $(PGBOUNCER_TESTS)
+
+pgbouncer:
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$([ "$$(id -u)" = 0 ] || echo sudo) \
+		apt-get install -y -qq pgbouncer </dev/null; }
 
 wrk:
 	command -v wrk >/dev/null || { $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && \

@@ -145,6 +145,10 @@ DATABASES = {
 # Seconds an SQLite writer waits for the database's write lock (docs/concurrency.md).
 SQLITE_BUSY_TIMEOUT = env_int("SQLITE_BUSY_TIMEOUT", default=5)
 
+# PostgreSQL: a pooler in transaction mode, and the settings each request's session must have.
+DATABASE_POOL_MODE = "session"
+DATABASE_SESSION_SETTINGS: dict[str, int | str] = {}
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the database lock at BEGIN (no lock upgrades, so no deadlocks), readers keep
     # reading during writes (WAL). See docs/concurrency.md.
@@ -164,10 +168,21 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # (bench/RESULTS.md). While the contacts table is small, its statistics follow its growth, so
     # that no plan made for an empty table is kept as it grows
     # (contacts/db/postgresql.py); work on batches of values is planned for its values
-    # (DatabaseBackend.plans_for_values). Turn this off behind a pooler in transaction
-    # mode.
+    # (DatabaseBackend.plans_for_values).
     # https://docs.djangoproject.com/en/5.2/ref/databases/#server-side-parameters-binding
     # https://www.psycopg.org/psycopg3/docs/advanced/prepare.html
+    # Behind a pooler in transaction mode (PgBouncer's pool_mode=transaction), a server connection
+    # serves another client after each transaction: no startup options (PgBouncer refuses them),
+    # no named prepared statements or server-side cursors (they would outlive the transaction),
+    # and the timeouts below come from the role's settings in the database instead, which
+    # `manage.py database_settings --apply` writes and /health/ready/ checks (docs/scaling.md).
+    DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE", "session")
+    if DATABASE_POOL_MODE not in ("session", "transaction"):
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL_MODE={DATABASE_POOL_MODE}: give session (a direct connection or a "
+            "pooler in session mode) or transaction (a pooler in transaction mode)."
+        )
+    pooled = DATABASE_POOL_MODE == "transaction"
     prepared_statements = env_bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     # Every wait is bounded, so the database gives up before gunicorn's worker timeout: a request
     # that cannot get its locks in time answers 503 instead of hanging (docs/concurrency.md).
@@ -179,17 +194,28 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "idle_in_transaction_session_timeout": env_int(
             "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=30_000
         ),
-        **({"plan_cache_mode": "force_generic_plan"} if prepared_statements else {}),
+        **({"plan_cache_mode": "force_generic_plan"} if prepared_statements and not pooled else {}),
     }
     DATABASES["default"]["OPTIONS"] = {
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", default=3),
         "application_name": os.environ.get("DB_APPLICATION_NAME", "bitespeed"),
-        "options": " ".join(f"-c {name}={value}" for name, value in session_settings.items()),
+        **(
+            {}
+            if pooled
+            else {
+                "options": " ".join(
+                    f"-c {name}={value}" for name, value in session_settings.items()
+                )
+            }
+        ),
         "server_side_binding": prepared_statements,
-        "prepare_threshold": 5 if prepared_statements else None,
+        "prepare_threshold": 5 if prepared_statements and not pooled else None,
         # Options in DATABASE_URL's query string, such as sslmode, win.
         **DATABASES["default"].get("OPTIONS", {}),
     }
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = pooled
+    # What every request's session must have in effect (checked by /health/ready/).
+    DATABASE_SESSION_SETTINGS = session_settings
 
 # Operator work (migrate, import_contacts, reconcile) runs with this statement and
 # idle-in-transaction timeout instead of a request's (DatabaseBackend.operator_session); 0 means

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from contacts.db import backend
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,22 +31,34 @@ class Readiness:
         return "" if self.ready else "unavailable"
 
 
-READY = Readiness(checks={"database": "ok", "migrations": "ok"})
+READY = Readiness(checks={"database": "ok", "migrations": "ok", "settings": "ok"})
 UNREACHABLE = Readiness(checks={"database": "unreachable"}, detail="The database is unreachable.")
 
 
 def check_readiness() -> Readiness:
-    """The database answers, and every migration on disk is applied to it."""
+    """The database answers, every migration on disk is applied to it, and the session has the
+    timeouts every request relies on (behind a pooler in transaction mode they come from the
+    role's settings, which nothing else would check: docs/scaling.md)."""
     try:
         # Building the plan reads the django_migrations table: it is the round trip to the database.
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        missing = backend().session_settings_missing()
     except DatabaseError:
         logger.warning("readiness: the database is unreachable", exc_info=True)
         return UNREACHABLE
     if pending:
         return Readiness(
-            checks={"database": "ok", "migrations": "pending"},
+            checks={"database": "ok", "migrations": "pending", "settings": "ok"},
             detail=f"{len(pending)} migrations are not applied: run `python manage.py migrate`.",
+        )
+    if missing:
+        differences = ", ".join(
+            f"{name} is {in_effect or 'unset'}, not {wanted}"
+            for name, (wanted, in_effect) in sorted(missing.items())
+        )
+        return Readiness(
+            checks={"database": "ok", "migrations": "ok", "settings": "missing"},
+            detail=f"{differences}: run `python manage.py database_settings --apply`.",
         )
     return READY

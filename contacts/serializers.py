@@ -260,6 +260,12 @@ class ReadinessChecksSerializer(serializers.Serializer):
     migrations = serializers.ChoiceField(
         choices=["ok", "pending"], required=False, help_text="Absent when the database is not."
     )
+    settings = serializers.ChoiceField(
+        choices=["ok", "missing"],
+        required=False,
+        help_text="Whether the session has the timeouts every request relies on "
+        "(`manage.py database_settings`); absent when the database is unreachable.",
+    )
 
 
 class ReadinessSerializer(serializers.Serializer):

@@ -76,6 +76,19 @@ class DatabaseBackend(ABC):
     def write_turn(self) -> AbstractContextManager[None]:
         """Wait, if the database needs it, for this writer's turn before its transaction."""
 
+    # --- Session settings (docs/scaling.md) -----------------------------------------------------
+
+    @abstractmethod
+    def session_settings_missing(self) -> dict[str, tuple[str, str]]:
+        """The settings every request's session must have (``DATABASE_SESSION_SETTINGS``) that
+        this connection does not have in effect: ``{name: (wanted, in effect)}``."""
+
+    @abstractmethod
+    def role_settings_apply(self) -> list[str]:
+        """Make ``DATABASE_SESSION_SETTINGS`` the connecting role's defaults in this database,
+        for connections that cannot carry them as startup options (a pooler in transaction
+        mode); the statements run."""
+
     # --- Events (docs/events.md) ----------------------------------------------------------------
 
     @abstractmethod

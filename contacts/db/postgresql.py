@@ -21,6 +21,7 @@ from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
+from psycopg import sql
 from psycopg.types.datetime import TimestamptzLoader
 
 from contacts.db.base import Applied, ClusterRead, DatabaseBackend, identify_request
@@ -248,8 +249,17 @@ class PostgreSQLBackend(DatabaseBackend):
         the session, so that it also covers statements outside a transaction, and on any
         connection opened while the command runs (``connection_created``); restored to the
         connection's request settings afterwards. The lock timeout stays: a command waiting for a
-        lock the API holds gives up as a request would.
+        lock the API holds gives up as a request would. Behind a pooler in transaction mode
+        nothing is set: the server connection would carry it into other clients' transactions.
         """
+        if settings.DATABASE_POOL_MODE == "transaction":
+            logger.warning(
+                "operator settings left out behind a pooler in transaction mode: a session "
+                "setting would reach other clients' transactions; run long operator work over a "
+                "direct connection (docs/scaling.md)"
+            )
+            yield
+            return
         connection = self.connection
         connection.operator_session = True
         if connection.connection is not None:
@@ -260,6 +270,35 @@ class PostgreSQLBackend(DatabaseBackend):
             connection.operator_session = False
             if connection.connection is not None and connection.is_usable():
                 _reset_operator_settings(connection)
+
+    def session_settings_missing(self) -> dict[str, tuple[str, str]]:
+        wanted = {name: str(value) for name, value in settings.DATABASE_SESSION_SETTINGS.items()}
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(wanted)]
+            )
+            in_effect = dict(cursor.fetchall())
+        return {
+            name: (value, in_effect.get(name, ""))
+            for name, value in wanted.items()
+            if in_effect.get(name) != value
+        }
+
+    def role_settings_apply(self) -> list[str]:
+        statements = [
+            sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
+                sql.Identifier(self.connection.settings_dict["NAME"]),
+                sql.Identifier(name),
+                sql.Literal(str(value)),
+            )
+            for name, value in settings.DATABASE_SESSION_SETTINGS.items()
+        ]
+        self.connection.ensure_connection()
+        texts = [statement.as_string(self.connection.connection) for statement in statements]
+        with self.connection.cursor() as cursor:
+            for text in texts:
+                cursor.execute(text)
+        return texts
 
     def history_horizon(self) -> tuple[int, Horizon | None]:
         with self.connection.cursor() as cursor:

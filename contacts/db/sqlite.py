@@ -180,6 +180,12 @@ class SQLiteBackend(DatabaseBackend):
     def operator_session(self) -> Iterator[None]:
         yield
 
+    def session_settings_missing(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+    def role_settings_apply(self) -> list[str]:
+        return []
+
     def history_horizon(self) -> tuple[int, Horizon | None]:
         """No horizon: the caller's ``BEGIN IMMEDIATE`` holds every other writer off."""
         last_id = ClusterEvent.objects.aggregate(last=Max("id"))["last"]

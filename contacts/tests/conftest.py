@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -20,6 +21,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
 from contacts.authentication import verified_keys
+from contacts.db import backend
 from contacts.models import Contact, LinkPrecedence, Scope
 from contacts.roles import support_roles_ensure
 from contacts.services import corrections
@@ -79,6 +81,37 @@ def api_keys_required(db) -> Iterator[Callable[..., str]]:
     with override_settings(API_KEYS_REQUIRED=True):
         yield make_key
     verified_keys.forget()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pooled_session_settings(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Behind a pooler in transaction mode (``make test-pgbouncer``) the timeouts are the role's
+    settings in the test database, as ``manage.py database_settings --apply`` writes them in a
+    deployment; the pooler's server connections opened before are then reconnected, and at the
+    end closed, so that the test database can be dropped."""
+    if settings.DATABASE_POOL_MODE != "transaction":
+        yield
+        return
+    with django_db_blocker.unblock():
+        backend().role_settings_apply()
+        pooler_admin("RECONNECT")
+        connection.close()
+    yield
+    pooler_admin(f"KILL {connection.settings_dict['NAME']}")
+
+
+def pooler_admin(command: str) -> None:
+    """A command of PgBouncer's admin console, on the pooler of the test database."""
+    pooler = connection.settings_dict
+    with psycopg.connect(
+        host=pooler["HOST"],
+        port=pooler["PORT"],
+        user=pooler["USER"],
+        dbname="pgbouncer",
+        autocommit=True,
+        prepare_threshold=None,
+    ) as admin:
+        admin.execute(command)
 
 
 @pytest.fixture

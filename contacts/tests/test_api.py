@@ -5,7 +5,7 @@ import pytest
 from contacts.models import Contact, IdentityLink, LinkPrecedence
 from contacts.tests.graph_model import assert_invariants
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pooler]
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import pytest
 
 from contacts.models import Contact, IdentityLink
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pooler]
 
 VALID_EMAIL = "ok@example.com"
 

@@ -93,3 +93,59 @@ def test_the_rate_limit_and_its_shared_cache_come_from_the_environment(django_pr
             "LOCATION": "redis://cache.internal:6379/1",
         },
     }
+
+
+SHOW_DATABASE = """
+import json
+import django
+django.setup()
+from django.conf import settings
+database = settings.DATABASES["default"]
+print(json.dumps({
+    "options": database["OPTIONS"].get("options"),
+    "prepare_threshold": database["OPTIONS"]["prepare_threshold"],
+    "server_side_cursors": not database["DISABLE_SERVER_SIDE_CURSORS"],
+    "wanted": settings.DATABASE_SESSION_SETTINGS,
+}))
+"""
+POSTGRES = {"DATABASE_URL": "postgres://app@db.internal:5432/identity"}
+
+
+def test_behind_a_pooler_in_transaction_mode_nothing_outlives_a_transaction(django_process):
+    pooled = django_process(
+        "-c", SHOW_DATABASE, env={**POSTGRES, "DATABASE_POOL_MODE": "transaction"}
+    )
+    direct = django_process("-c", SHOW_DATABASE, env=POSTGRES)
+
+    assert pooled.returncode == direct.returncode == 0, pooled.stderr + direct.stderr
+    pooled, direct = json.loads(pooled.stdout), json.loads(direct.stdout)
+    assert pooled == {
+        "options": None,
+        "prepare_threshold": None,
+        "server_side_cursors": False,
+        "wanted": {
+            "lock_timeout": 3000,
+            "statement_timeout": 10000,
+            "idle_in_transaction_session_timeout": 30000,
+        },
+    }
+    assert direct["options"].split() == [
+        "-c",
+        "lock_timeout=3000",
+        "-c",
+        "statement_timeout=10000",
+        "-c",
+        "idle_in_transaction_session_timeout=30000",
+        "-c",
+        "plan_cache_mode=force_generic_plan",
+    ]
+    assert (direct["prepare_threshold"], direct["server_side_cursors"]) == (5, True)
+
+
+def test_an_unknown_pool_mode_stops_the_start(django_process):
+    result = django_process(
+        "-c", SHOW_DATABASE, env={**POSTGRES, "DATABASE_POOL_MODE": "statement"}
+    )
+
+    assert result.returncode != 0
+    assert "DATABASE_POOL_MODE=statement" in result.stderr

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.pooler
+
 # Probes call the service by an address or a name of their own, which ALLOWED_HOSTS does not list.
 PROBE_HOST = "10.0.0.7:8080"
 
@@ -54,7 +56,10 @@ def test_readiness_reports_the_database_and_migrations(client):
     response = client.get("/health/ready/", HTTP_HOST="healthcheck.railway.app")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "migrations": "ok", "settings": "ok"},
+    }
 
 
 def test_other_paths_still_reject_unknown_hosts(client):
@@ -105,7 +110,7 @@ def test_readiness_is_503_until_migrations_are_applied(probe, django_process, tm
     after = probe(database_url=database_url)["/health/ready/"]
 
     assert before["status"] == 503
-    assert before["body"]["checks"] == {"database": "ok", "migrations": "pending"}
+    assert before["body"]["checks"] == {"database": "ok", "migrations": "pending", "settings": "ok"}
     assert "python manage.py migrate" in before["body"]["detail"]
     assert migrate.returncode == 0, migrate.stderr
     assert after["status"] == 200
