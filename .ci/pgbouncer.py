@@ -6,7 +6,9 @@ startup-parameter rules (no ``ignore_startup_parameters``), pointing at the Post
 ``DATABASE_URL`` through it and ``DATABASE_POOL_MODE=transaction``; stops it by its PID; exits with
 the command's status. PostgreSQL's own configuration is left as it is.
 
-Usage: ``python .ci/pgbouncer.py -- pytest -m postgres …``
+Usage: ``python .ci/pgbouncer.py [--port N] -- pytest -m postgres …`` (a spare port unless
+``--port`` names one, for a command that must know it in advance, as ``make bench``'s
+``--database`` does).
 """
 
 import os
@@ -73,9 +75,10 @@ def main() -> int:
     command = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
     if not command:
         raise SystemExit(__doc__)
+    options = sys.argv[1 : sys.argv.index("--")]
     executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     server = os.environ.get("POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    port = spare_port()
+    port = int(options[options.index("--port") + 1]) if "--port" in options else spare_port()
     with tempfile.TemporaryDirectory(prefix="pgbouncer-") as scratch:
         directory = Path(scratch)
         directory.chmod(0o777)

@@ -6,6 +6,7 @@ contain ``bench``. Results are printed as a table and written to ``bench/out/res
 """
 
 import argparse
+import io
 import json
 import random
 import subprocess
@@ -186,10 +187,13 @@ def main() -> None:
     environment = server_environment(args)
     recreate_database(args.database)
     setup_django(environment)
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    if settings.DATABASE_POOL_MODE == "transaction":
+        call_command("database_settings", "--apply", stdout=io.StringIO())
     api_keys = bench_api_keys() if args.api_keys == "required" else []
     connection.close()
     phases = (

@@ -34,7 +34,17 @@ _ABSENT = object()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip PostgreSQL-only tests on other databases, unless the run insists on PostgreSQL."""
+    """Skip PostgreSQL-only tests on other databases, unless the run insists on PostgreSQL; skip
+    the tests of what a direct connection keeps across transactions behind a pooler in
+    transaction mode, where nothing is kept (docs/scaling.md)."""
+    if settings.DATABASE_POOL_MODE == "transaction":
+        pooled = pytest.mark.skip(
+            reason="a direct connection's session: through a pooler in transaction mode "
+            "nothing outlives a transaction (test_pooler.py tests what is done instead)"
+        )
+        for item in items:
+            if "direct" in item.keywords:
+                item.add_marker(pooled)
     if connection.vendor == "postgresql":
         return
     if os.environ.get("REQUIRE_POSTGRES"):

@@ -17,7 +17,7 @@ from django.db import OperationalError, connection, connections
 from contacts.db import backend
 from contacts.services.identify import contact_identify
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = [pytest.mark.postgres, pytest.mark.direct, pytest.mark.django_db]
 
 OPERATOR_TIMEOUT_MS = 7_654_321
 SETTINGS = ("statement_timeout", "idle_in_transaction_session_timeout", "plan_cache_mode")

@@ -163,6 +163,7 @@ def test_plans_made_from_statistics_of_half_the_followed_contacts_read_no_table_
     assert scans == {"read": [], "lock": [], "write": []}
 
 
+@pytest.mark.direct
 @pytest.mark.django_db(transaction=True)
 def test_a_plan_kept_from_the_empty_table_is_made_again_once_a_write_has_doubled_the_table(
     without_autovacuum,

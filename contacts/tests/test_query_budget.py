@@ -99,6 +99,7 @@ def test_statements_do_not_grow_with_the_cluster(cluster, count_statements):
 
 
 @pytest.mark.postgres
+@pytest.mark.direct
 def test_the_hot_statements_are_prepared_with_one_generic_plan(identify):
     """PostgreSQL parses and plans /identify/'s statements once per connection, not per request.
 

@@ -338,6 +338,7 @@ def test_the_worker_outlives_a_round_the_database_failed(
 
 
 @pytest.mark.postgres
+@pytest.mark.direct
 def test_the_worker_reconnects_after_its_connection_is_ended(
     receiver, endpoint, identify, api_client, monkeypatch, log_output
 ):
