@@ -15,7 +15,7 @@ from contacts.tests.graph_model import assert_invariants
 from contacts.tests.test_plan_caching import analyze_count
 from contacts.tests.test_property import reset_tables
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pooler]
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
 from contacts.tests.graph_model import assert_invariants
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.pooler]
 
 
 def reconcile(*args: str) -> str:
