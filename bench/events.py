@@ -15,18 +15,15 @@ Checks that the receiver got every event exactly once, signed, then drops the da
 import argparse
 import csv
 import os
-import tempfile
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from standardwebhooks import Webhook
 
-from bench.reconcile import operator_environment, run
+from bench.reconcile import operator_environment, run, scratch_database
 
 VERIFIED_SAMPLE = 200
 """Deliveries whose signature the receiver verifies: enough to prove them, few enough not to
@@ -88,20 +85,12 @@ def main() -> None:
         help="the database to create, use and drop",
     )
     options = parser.parse_args()
-    url = options.database_url
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
-    env = operator_environment(url=url)
+    env = operator_environment(url=options.database_url)
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        psycopg.connect(admin_url, autocommit=True) as admin,
-    ):
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            path = Path(scratch) / "customers.csv"
+    try:
+        with scratch_database(url=options.database_url) as scratch:
+            path = scratch / "customers.csv"
             customers_csv(count=options.events, path=path)
             run("migrate", "migrate", "--noinput", "-v0", env=env)
             run("import", "import_contacts", str(path), "--write", "--no-progress", env=env)
@@ -119,9 +108,8 @@ def main() -> None:
             started = time.monotonic()
             delivered = run("deliver_events --once", "deliver_events", "--once", env=env)
             seconds = time.monotonic() - started
-        finally:
-            receiver.shutdown()
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    finally:
+        receiver.shutdown()
     count = options.events
     made = int(sequenced.output.split()[-1])
     if made != count or len(receiver.ids) != count or set(receiver.ids.values()) != {1}:

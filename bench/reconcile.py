@@ -23,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,6 +125,28 @@ def operator_environment(*, url: str) -> dict[str, str]:
     }
 
 
+@contextmanager
+def scratch_database(*, url: str) -> Iterator[Path]:
+    """The database of ``url`` made anew (dropped first if it is there, dropped again at the end,
+    whoever is still connected) and a scratch directory for the benchmark's files."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        psycopg.connect(admin_url, autocommit=True) as admin,
+    ):
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield Path(scratch)
+        finally:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def fingerprint(url: str) -> tuple:
     """Counts and latest change of contacts, link records and history: equal if nothing wrote."""
     with psycopg.connect(url) as conn:
@@ -183,49 +207,33 @@ def main() -> None:
     )
     options = parser.parse_args()
     url = options.database_url
-    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-    admin_url = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     env = operator_environment(url=url)
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        psycopg.connect(admin_url, autocommit=True) as admin,
-    ):
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            path = Path(scratch) / "orders.csv"
-            started = time.monotonic()
-            rows, bridges = generate(contacts=options.contacts, seed=options.seed, path=path)
-            print(
-                f"generated {rows} orders ({bridges} bridges) in {time.monotonic() - started:.1f} s"
+    with scratch_database(url=url) as scratch:
+        path = scratch / "orders.csv"
+        started = time.monotonic()
+        rows, bridges = generate(contacts=options.contacts, seed=options.seed, path=path)
+        print(f"generated {rows} orders ({bridges} bridges) in {time.monotonic() - started:.1f} s")
+        run("migrate", "migrate", "--noinput", "-v0", env=env)
+        steps = [
+            run(
+                "import",
+                "import_contacts",
+                str(path),
+                "--write",
+                "--allow-large-clusters",
+                "--no-progress",
+                env=env,
             )
-            run("migrate", "migrate", "--noinput", "-v0", env=env)
-            steps = [
-                run(
-                    "import",
-                    "import_contacts",
-                    str(path),
-                    "--write",
-                    "--allow-large-clusters",
-                    "--no-progress",
-                    env=env,
-                )
-            ]
-            contacts = fingerprint(url)[0]
-            steps.append(run("check", "reconcile", "--check", "--no-progress", env=env))
-            before = fingerprint(url)
-            steps.append(run("rebuild, nothing to fix", "reconcile", "--no-progress", env=env))
-            if fingerprint(url) != before:
-                raise SystemExit("a rebuild with nothing to fix wrote something")
-            hit = corrupt(url=url, clusters=options.corrupt, seed=options.seed)
-            steps.append(run(f"rebuild, {hit} rows broken", "reconcile", "--no-progress", env=env))
-            steps.append(
-                run("check after repair", "reconcile", "--check", "--no-progress", env=env)
-            )
-        finally:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        ]
+        contacts = fingerprint(url)[0]
+        steps.append(run("check", "reconcile", "--check", "--no-progress", env=env))
+        before = fingerprint(url)
+        steps.append(run("rebuild, nothing to fix", "reconcile", "--no-progress", env=env))
+        if fingerprint(url) != before:
+            raise SystemExit("a rebuild with nothing to fix wrote something")
+        hit = corrupt(url=url, clusters=options.corrupt, seed=options.seed)
+        steps.append(run(f"rebuild, {hit} rows broken", "reconcile", "--no-progress", env=env))
+        steps.append(run("check after repair", "reconcile", "--check", "--no-progress", env=env))
     print(f"{contacts} contacts; rows/s counts file rows for the import, contacts after it")
     print(f"{'step':<28} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9}  summary")
     for step in steps:
