@@ -3,7 +3,6 @@ each identity's stream, and the sequencer's floor, which must never pass a histo
 transaction has not ended."""
 
 import json
-import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -33,6 +32,7 @@ from contacts.services.corrections import contact_edit, contacts_restore, contac
 from contacts.services.events import events_sequence
 from contacts.services.held_merges import held_merge_reject
 from contacts.services.privacy import Requester, person_erase
+from contacts.tests.traffic import transaction_held_open
 
 EMAILS = ["doc@hillvalley.edu", "marty@hillvalley.edu", "x.bridge@example.com"]
 PHONES = ["5551001", "5551002"]
@@ -205,21 +205,7 @@ def test_a_row_that_commits_after_a_later_one_is_not_skipped(identify, monkeypat
     monkeypatch.setattr(events_service, "SETTLE_MARGIN", 0.0)
     early = identify(email=EMAILS[0], phone=PHONES[0])["primaryContactId"]
     events_sequence()
-    written, release = threading.Event(), threading.Event()
-
-    def open_transaction() -> None:
-        try:
-            with transaction.atomic():
-                contacts_soft_delete(contact_ids=[early])
-                written.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=open_transaction)
-    thread.start()
-    try:
-        assert written.wait(timeout=30)
+    with transaction_held_open(lambda: contacts_soft_delete(contact_ids=[early])):
         late = identify(email=EMAILS[1])["primaryContactId"]
         for _ in range(4):
             events_sequence()
@@ -227,9 +213,6 @@ def test_a_row_that_commits_after_a_later_one_is_not_skipped(identify, monkeypat
         assert OutboxEvent.objects.filter(history_id=pending_id).exists()
         assert EventSequencer.objects.get().floor < pending_id
         assert of_type(sequenced(), "identity.contact_changed") == []
-    finally:
-        release.set()
-        thread.join()
 
     (deleted,) = of_type(sequenced(), "identity.contact_changed")
     assert deleted.data["contactId"] == early

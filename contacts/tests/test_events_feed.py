@@ -3,17 +3,16 @@ cursor, the type filter, bad input, the ``events`` scope, and payloads without p
 
 import base64
 import re
-import threading
 import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from contacts.models import ApiKey, EventSequencer, OutboxEvent, Scope
 from contacts.selectors.events import feed_cursor
 from contacts.services.identify import contact_identify
+from contacts.tests.traffic import transaction_held_open
 
 pytestmark = pytest.mark.django_db
 
@@ -350,28 +349,11 @@ def test_a_sequencer_running_elsewhere_does_not_hold_the_feed_up(api_client, ide
     the new history once that process is done."""
     identify(**LORRAINE)
     before = feed(api_client)["events"]
-    holding, release = threading.Event(), threading.Event()
-
-    def hold_the_sequencer() -> None:
-        try:
-            with transaction.atomic():
-                EventSequencer.objects.select_for_update().get(id=1)
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=hold_the_sequencer)
-    thread.start()
-    try:
-        assert holding.wait(timeout=30)
+    with transaction_held_open(lambda: EventSequencer.objects.select_for_update().get(id=1)):
         identify(**GEORGE)
         started = time.monotonic()
         during = feed(api_client)["events"]
         assert time.monotonic() - started < 1.0
         assert during == before
-    finally:
-        release.set()
-        thread.join()
 
     assert [event["type"] for event in feed(api_client)["events"]] == ["identity.created"] * 2

@@ -4,16 +4,16 @@
 PgBouncer (docs/scaling.md)."""
 
 import io
-import threading
 import time
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import connection
 
 from contacts.db import backend
 from contacts.models import Contact
+from contacts.tests.traffic import transaction_held_open
 
 pytestmark = pytest.mark.postgres
 
@@ -59,29 +59,14 @@ def test_operator_settings_never_outlive_their_command():
 @pytest.mark.django_db(transaction=True)
 def test_a_held_lock_is_answered_503_within_the_lock_timeout(identify, api_client):
     primary = identify(email="held@example.com", phone="100")["primaryContactId"]
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_the_primary() -> None:
-        try:
-            with transaction.atomic():
-                list(Contact.objects.select_for_update().filter(id=primary))
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold_the_primary)
-    holder.start()
-    try:
-        assert locked.wait(timeout=30)
+    with transaction_held_open(
+        lambda: list(Contact.objects.select_for_update().filter(id=primary))
+    ):
         started = time.monotonic()
         response = api_client.post(
             "/identify/", {"email": "held@example.com", "phoneNumber": "200"}, format="json"
         )
         waited = time.monotonic() - started
-    finally:
-        release.set()
-        holder.join()
 
     lock_timeout = settings.DATABASE_SESSION_SETTINGS["lock_timeout"] / 1000
     assert response.status_code == 503

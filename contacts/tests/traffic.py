@@ -2,9 +2,10 @@
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 
@@ -32,3 +33,28 @@ def send_requests(
     finally:
         connection.close()
     return statuses
+
+
+@contextmanager
+def transaction_held_open(work: Callable[[], object]) -> Iterator[None]:
+    """Run ``work`` in a transaction on another thread's own connection and keep that transaction
+    open, its locks held and its writes uncommitted, for the ``with`` block; it commits after."""
+    done, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                work()
+                done.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert done.wait(timeout=30), "the held transaction did not get through its work"
+        yield
+    finally:
+        release.set()
+        thread.join()
