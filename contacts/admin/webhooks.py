@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
 
 from contacts.admin.common import ReadOnlyMixin
 from contacts.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
@@ -46,10 +47,6 @@ def event_label(event_id: int) -> str:
 
 def json_block(value: Any) -> SafeString:
     return format_html("<pre>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def plural(count: int, singular: str, plural_: str) -> str:
-    return f"{count} {singular if count == 1 else plural_}"
 
 
 def ids_search(
@@ -354,10 +351,18 @@ class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
         """Dead letters (and delivered ones) are sent again from now; pending ones are skipped."""
         selected = list(queryset.select_related(None).only("id"))
         count = deliveries_redeliver(deliveries=selected)
-        message = f"{plural(count, 'delivery', 'deliveries')} will be sent again."
+        message = ngettext(
+            "%(count)d delivery will be sent again.",
+            "%(count)d deliveries will be sent again.",
+            count,
+        ) % {"count": count}
         skipped = len(selected) - count
         if skipped:
-            message += f" {plural(skipped, 'delivery was', 'deliveries were')} pending already."
+            message += " " + ngettext(
+                "%(count)d delivery was pending already.",
+                "%(count)d deliveries were pending already.",
+                skipped,
+            ) % {"count": skipped}
         self.message_user(request, message)
 
 

@@ -82,6 +82,8 @@ class IdentifyPlan:
         """For each demoted primary, what of the request its cluster held (``email``,
         ``phoneNumber``), or ``link`` when a link record reached it: the kinds, never the values,
         for the history and the ``identity.merged`` event."""
+        if not self.demoted_ids:
+            return {}
         held: dict[int, set[str]] = {primary_id: set() for primary_id in self.demoted_ids}
         for row in self.rows:
             kinds = held.get(row.root_id)
