@@ -94,6 +94,22 @@ def invalid_input_body(
     return api_error_body(exceptions.ValidationError(request.errors))
 
 
+def invalid_input_example(
+    name: str,
+    summary: str,
+    serializer_class: type[serializers.Serializer] = IdentifyRequestSerializer,
+    data: dict | None = None,
+) -> OpenApiExample:
+    """A ``400`` example: the answer to ``data`` invalid for ``serializer_class``."""
+    return OpenApiExample(
+        name,
+        summary=summary,
+        response_only=True,
+        status_codes=["400"],
+        value=invalid_input_body(serializer_class, data),
+    )
+
+
 def error_example(status: int, summary: str, error: Exception) -> OpenApiExample:
     return OpenApiExample(
         summary, response_only=True, status_codes=[str(status)], value=api_error_body(error)

@@ -21,7 +21,7 @@ from contacts.schema.common import (
     access_examples,
     error_example,
     error_response,
-    invalid_input_body,
+    invalid_input_example,
 )
 from contacts.serializers import represent
 
@@ -145,19 +145,9 @@ def events_feed_schema(
                 value=represent(response, {"events": [], "next": 7, "has_more": False}),
             ),
             error_example(400, "Not a cursor of the feed", InvalidCursor()),
-            OpenApiExample(
-                "limit",
-                summary="Limit over 1000",
-                response_only=True,
-                status_codes=["400"],
-                value=invalid_input_body(query, {"limit": "5000"}),
-            ),
-            OpenApiExample(
-                "type",
-                summary="Unknown event type",
-                response_only=True,
-                status_codes=["400"],
-                value=invalid_input_body(query, {"types": "identity.created,contact.created"}),
+            invalid_input_example("limit", "Limit over 1000", query, {"limit": "5000"}),
+            invalid_input_example(
+                "type", "Unknown event type", query, {"types": "identity.created,contact.created"}
             ),
             error_example(503, "Database busy or unreachable", ServiceUnavailable()),
             *access_examples(Scope.EVENTS),

@@ -19,7 +19,7 @@ from contacts.schema.common import (
     error_example,
     error_response,
     identity_example,
-    invalid_input_body,
+    invalid_input_example,
 )
 from contacts.serializers import (
     IdentifyRequestSerializer,
@@ -67,13 +67,7 @@ IDENTIFY_EXAMPLES = [
             11, ["george@hillvalley.edu", "biffsucks@hillvalley.edu"], ["919191", "717171"], [27]
         ),
     ),
-    OpenApiExample(
-        "invalid",
-        summary="Invalid input",
-        response_only=True,
-        status_codes=["400"],
-        value=invalid_input_body(),
-    ),
+    invalid_input_example("invalid", "Invalid input"),
     error_example(413, "Body too large", PayloadTooLarge(limit=settings.API_MAX_BODY_BYTES)),
     error_example(415, "Not JSON", exceptions.UnsupportedMediaType("text/plain")),
     error_example(422, "Only blocked values", IdentifiersBlocked(fields=["email"])),

@@ -14,7 +14,7 @@ from contacts.schema.common import (
     access_examples,
     error_example,
     error_response,
-    invalid_input_body,
+    invalid_input_example,
 )
 from contacts.serializers import (
     represent,
@@ -98,21 +98,14 @@ def _erasure_request_examples(request: type[serializers.Serializer]) -> list[Ope
             request_only=True,
             value={"contactId": 27, "reason": "Customer request, ticket 4412"},
         ),
-        OpenApiExample(
-            "invalid",
-            summary="Invalid email",
-            response_only=True,
-            status_codes=["400"],
-            value=invalid_input_body(request, {"email": "lorraine@", "reason": "ticket 4411"}),
+        invalid_input_example(
+            "invalid", "Invalid email", request, {"email": "lorraine@", "reason": "ticket 4411"}
         ),
-        OpenApiExample(
+        invalid_input_example(
             "two subjects",
-            summary="More than one subject",
-            response_only=True,
-            status_codes=["400"],
-            value=invalid_input_body(
-                request, {"email": "lorraine@hillvalley.edu", "contactId": 1, "reason": "x"}
-            ),
+            "More than one subject",
+            request,
+            {"email": "lorraine@hillvalley.edu", "contactId": 1, "reason": "x"},
         ),
     ]
 
@@ -297,13 +290,7 @@ def person_export_schema(
                 status_codes=["200"],
                 value=represent(response, EXPORT_SAMPLE),
             ),
-            OpenApiExample(
-                "invalid",
-                summary="Invalid input",
-                response_only=True,
-                status_codes=["400"],
-                value=invalid_input_body(request, {"phoneNumber": "12"}),
-            ),
+            invalid_input_example("invalid", "Invalid input", request, {"phoneNumber": "12"}),
             error_example(404, "Unknown contact", UNKNOWN_CONTACT),
             *access_examples(Scope.PRIVACY),
         ],
