@@ -425,7 +425,8 @@ class LivenessView(APIView):
 
 
 class ReadinessView(APIView):
-    """``GET /health/ready/``: ``200`` when the database is reachable and migrated, else ``503``."""
+    """``GET /health/ready/``: ``200`` when the database is reachable, migrated, and the session
+    has the timeouts every request relies on; else ``503``."""
 
     authentication_classes = []
     permission_classes = []
