@@ -19,7 +19,7 @@ PGBOUNCER_TESTS ?= -m "postgres or pooler" contacts/tests
 # make bench-smoke: the PostgreSQL server its databases are created on.
 BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
-.PHONY: run worker test test-pgbouncer pgbouncer lint format install install-dev requirements \
+.PHONY: run worker test test-pgbouncer test-replica pgbouncer lint format install install-dev requirements \
 	migrate bench \
 	bench-reconcile bench-events bench-smoke wrk clean
 
@@ -64,6 +64,12 @@ test: install-dev .env
 # server behind it, default postgres://postgres@127.0.0.1:5432/postgres).
 test-pgbouncer: install-dev .env pgbouncer
 	$(BIN)/python .ci/pgbouncer.py -- $(BIN)/pytest $(PGBOUNCER_TESTS)
+
+# The read replica's routing and fallbacks against a real streaming standby: a throwaway primary
+# and standby of their own on spare loopback ports (.ci/replica.py: initdb, pg_basebackup).
+test-replica: install-dev .env
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python .ci/replica.py -- $(BIN)/pytest -m replica contacts/tests
 
 pgbouncer:
 	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \

@@ -107,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # With a read replica: after a change in the admin, that person's pages read the primary.
+    "contacts.middleware.ReadYourWritesMiddleware",
     # Last, as django-axes asks: it answers a locked-out login attempt.
     "axes.middleware.AxesMiddleware",
 ]
@@ -196,7 +198,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         ),
         **({"plan_cache_mode": "force_generic_plan"} if prepared_statements and not pooled else {}),
     }
-    DATABASES["default"]["OPTIONS"] = {
+    connection_options = {
         "connect_timeout": env_int("DB_CONNECT_TIMEOUT", default=3),
         "application_name": os.environ.get("DB_APPLICATION_NAME", "bitespeed"),
         **(
@@ -210,12 +212,42 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         ),
         "server_side_binding": prepared_statements,
         "prepare_threshold": 5 if prepared_statements and not pooled else None,
-        # Options in DATABASE_URL's query string, such as sslmode, win.
+    }
+    # Options in DATABASE_URL's query string, such as sslmode, win.
+    DATABASES["default"]["OPTIONS"] = {
+        **connection_options,
         **DATABASES["default"].get("OPTIONS", {}),
     }
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = pooled
     # What every request's session must have in effect (checked by /health/ready/).
     DATABASE_SESSION_SETTINGS = session_settings
+
+# A read replica (a PostgreSQL streaming standby, or a pooler in front of one, in the same pool
+# mode as the primary's): the admin's lists and cluster pages, an identity's explanation and
+# history, and the operators' checks and reports read from it while it is no more than
+# REPLICA_MAX_LAG seconds behind; /identify/, the lookup and every write use the primary
+# (contacts/db/routing.py, docs/scaling.md).
+REPLICA_MAX_LAG = float(os.environ.get("REPLICA_MAX_LAG", "").strip() or 5)
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL is a PostgreSQL standby: it needs a PostgreSQL DATABASE_URL."
+        )
+    replica = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=DATABASES["default"]["CONN_MAX_AGE"],
+        conn_health_checks=DATABASES["default"]["CONN_HEALTH_CHECKS"],
+    )
+    DATABASES["replica"] = {
+        **replica,
+        "OPTIONS": {**connection_options, **replica.get("OPTIONS", {})},
+        "DISABLE_SERVER_SIDE_CURSORS": DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"],
+        # Tests read the test database through this alias too; a real standby is tested by
+        # contacts/tests/test_replica.py (make test-replica).
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["contacts.db.routing.ReplicaRouter"]
 
 # Operator work (migrate, import_contacts, reconcile) runs with this statement and
 # idle-in-transaction timeout instead of a request's (DatabaseBackend.operator_session); 0 means

@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from contacts.db import backend
+from contacts.db.routing import replica_status
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ UNREACHABLE = Readiness(checks={"database": "unreachable"}, detail="The database
 def check_readiness() -> Readiness:
     """The database answers, every migration on disk is applied to it, and the session has the
     timeouts every request relies on (behind a pooler in transaction mode they come from the
-    role's settings, which nothing else would check: docs/scaling.md)."""
+    role's settings, which nothing else would check: docs/scaling.md). A read replica's state is
+    reported but never makes the service unready: reads fall back to the primary."""
     try:
         # Building the plan reads the django_migrations table: it is the round trip to the database.
         executor = MigrationExecutor(connection)
@@ -52,13 +54,17 @@ def check_readiness() -> Readiness:
             checks={"database": "ok", "migrations": "pending", "settings": "ok"},
             detail=f"{len(pending)} migrations are not applied: run `python manage.py migrate`.",
         )
+    checks = {"database": "ok", "migrations": "ok", "settings": "ok"}
+    replica = replica_status()
+    if replica is not None:
+        checks["replica"] = replica.state
     if missing:
         differences = ", ".join(
             f"{name} is {in_effect or 'unset'}, not {wanted}"
             for name, (wanted, in_effect) in sorted(missing.items())
         )
         return Readiness(
-            checks={"database": "ok", "migrations": "ok", "settings": "missing"},
+            checks={**checks, "settings": "missing"},
             detail=f"{differences}: run `python manage.py database_settings --apply`.",
         )
-    return READY
+    return Readiness(checks=checks)

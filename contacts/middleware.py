@@ -1,5 +1,6 @@
 """Middleware of the service: the per-request log line, health checks for any host, the request
-body's cap, the Content-Security-Policy, and the admin's refusal of NUL characters."""
+body's cap, the Content-Security-Policy, the admin's refusal of NUL characters, and its reads
+from the primary after a change."""
 
 import io
 import logging
@@ -9,11 +10,12 @@ from collections.abc import Callable
 from csp.constants import HEADER as CSP_HEADER
 from csp.middleware import CSPMiddleware
 from django.conf import settings
-from django.core.exceptions import BadRequest
+from django.core.exceptions import BadRequest, MiddlewareNotUsed
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from contacts.db.routing import pin_to_primary, replica_configured
 from contacts.errors import ADMIN_PREFIX, api_error_body
 from contacts.parsers import PayloadTooLarge
 from contacts.request_log import REQUEST_ID_HEADER, request_context, request_id_from
@@ -179,3 +181,24 @@ class AdminNulMiddleware:
         ):
             raise BadRequest("NUL character in the query string")
         return self.get_response(request)
+
+
+class ReadYourWritesMiddleware:
+    """After someone changes something in the admin, their pages read from the primary until the
+    read replica must have the change (``contacts.db.routing.pin_to_primary``): a correction is on
+    the cluster page it leads to. Not used without a replica."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not replica_configured():
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.method not in ("GET", "HEAD", "OPTIONS")
+            and request.path.startswith(ADMIN_PREFIX)
+            and response.status_code < 400
+        ):
+            pin_to_primary(response)
+        return response

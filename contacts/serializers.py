@@ -266,6 +266,12 @@ class ReadinessChecksSerializer(serializers.Serializer):
         help_text="Whether the session has the timeouts every request relies on "
         "(`manage.py database_settings`); absent when the database is unreachable.",
     )
+    replica = serializers.ChoiceField(
+        choices=["ok", "lagging", "unreachable", "not a standby"],
+        required=False,
+        help_text="The read replica (`DATABASE_REPLICA_URL`), when there is one: `ok`, or why "
+        "reads go to the primary instead. It never makes the service unready.",
+    )
 
 
 class ReadinessSerializer(serializers.Serializer):

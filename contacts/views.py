@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contacts.db.routing import reads_from_replica
 from contacts.health import check_readiness
 from contacts.models import ErasureScope, OutboxEvent, Scope, Source
 from contacts.normalize import parse_row_id
@@ -122,6 +123,7 @@ class IdentityDetailView(APIView):
     required_scope = Scope.LOOKUP
 
     @identity_detail_schema
+    @reads_from_replica
     def get(self, request: Request, contact_id: int) -> Response:
         cluster = identity_of_contact(contact_id=contact_id)
         member_ids = [member.id for member in cluster.members]

@@ -13,11 +13,13 @@ from contacts.admin.charts import held_merges_chart, size_chart
 from contacts.admin.common import (
     SEARCH_HELP,
     CorrectionsMixin,
+    ReplicaListMixin,
     cluster_url,
     reconcile_clusters_of,
 )
 from contacts.admin.governance import has_govern_permission
 from contacts.admin.privacy import ErasureActionsMixin
+from contacts.db.routing import reads_from_replica
 from contacts.models import Cluster, Contact, HeldMerge
 from contacts.normalize import parse_row_id
 from contacts.selectors.admin_pages import (
@@ -41,7 +43,7 @@ HELD_MERGE_DAYS = 30
 
 
 @admin.register(Cluster)
-class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
+class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admin.ModelAdmin):
     """Clusters, one row per live primary; the change page is the cluster page (read-only)."""
 
     list_display = [
@@ -91,6 +93,7 @@ class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
     def last_activity(self, cluster: Cluster):
         return cluster.last_activity
 
+    @reads_from_replica
     def change_view(
         self,
         request: HttpRequest,
@@ -135,6 +138,7 @@ class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view(self.data_quality_view)
         return [path("data-quality/", view, name=name), *super().get_urls()]
 
+    @reads_from_replica
     def data_quality_view(self, request: HttpRequest) -> HttpResponse:
         """Identities by size, as a chart, the identifiers the most contacts share (each marked
         if blocked already, with a link to block it for those who may), and the held merges of

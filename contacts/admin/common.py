@@ -1,13 +1,15 @@
-"""What the admins share: permissions, links to cluster pages, read-only and correction mixins."""
+"""What the admins share: permissions, links to cluster pages, read-only, correction and
+read-replica mixins."""
 
 from collections.abc import Iterable
 
 from django.contrib import admin
 from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from contacts.db.routing import reads_from_replica
 from contacts.models import LIVE, Contact, EventKind
 from contacts.selectors.admin_pages import identifier_search_filter
 from contacts.services.corrections import (
@@ -60,6 +62,19 @@ class IdentifierSearchMixin:
         if not search_term.strip():
             return queryset, False
         return queryset.filter(identifier_search_filter(term=search_term)), False
+
+
+class ReplicaListMixin:
+    """The list, its searches and filters read from the read replica, when there is one
+    (docs/scaling.md); its actions, which write, do not."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        view = super().changelist_view
+        if request.method == "GET":
+            view = reads_from_replica(view)
+        return view(request, extra_context)
 
 
 class ReadOnlyMixin:

@@ -16,6 +16,7 @@ from contacts.admin.common import (
     SEARCH_HELP,
     CorrectionsMixin,
     LiveListFilter,
+    ReplicaListMixin,
     cluster_url,
     clusters_url,
     describe_result,
@@ -42,7 +43,7 @@ from contacts.services.corrections import (
 
 
 @admin.register(Contact)
-class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, admin.ModelAdmin):
+class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "email",

@@ -25,6 +25,7 @@ from django.utils.safestring import SafeString
 from contacts.admin.common import (
     IdentifierSearchMixin,
     ReadOnlyMixin,
+    ReplicaListMixin,
     cluster_url,
     describe_result,
 )
@@ -251,7 +252,9 @@ class HeldMergeStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldMerge)
-class HeldMergeAdmin(GovernanceMixin, IdentifierSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class HeldMergeAdmin(
+    GovernanceMixin, IdentifierSearchMixin, ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin
+):
     """The queue of writes the supercluster guard held; each action decides the pending ones
     selected through ``services.held_merges``."""
 

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from contacts.admin.common import IdentifierSearchMixin, ReadOnlyMixin
+from contacts.admin.common import IdentifierSearchMixin, ReadOnlyMixin, ReplicaListMixin
 from contacts.models import ClusterEvent, IdentityLink
 
 
@@ -15,7 +15,7 @@ def _contact_link(contact_id: int) -> str:
 
 
 @admin.register(ClusterEvent)
-class ClusterEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ClusterEventAdmin(ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """The append-only history: every change to links, with its source and staff user."""
 
     list_display = ["created_at", "kind", "source", "contact", "primary", "user"]
@@ -37,7 +37,7 @@ class ClusterEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(IdentityLink)
-class IdentityLinkAdmin(IdentifierSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class IdentityLinkAdmin(IdentifierSearchMixin, ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """Link records: requests that bridged two clusters without creating a contact (SPEC §3)."""
 
     list_display = ["id", "email", "phone_number", "source", "created_at"]

@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from contacts.admin.common import ReadOnlyMixin, redirect_with_ids
+from contacts.admin.common import ReadOnlyMixin, ReplicaListMixin, redirect_with_ids
 from contacts.exceptions import IdentityNotFound, ServiceError
 from contacts.locking import LocksChanged
 from contacts.models import ErasedIdentifier, Erasure, ErasureScope, Source
@@ -309,7 +309,7 @@ class ErasedIdentifierInline(ErasureViewMixin, admin.TabularInline):
 
 
 @admin.register(Erasure)
-class ErasureAdmin(ErasureViewMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ErasureAdmin(ErasureViewMixin, ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """The erasures made, by anyone (admin, API, command): read-only, with no personal data."""
 
     list_display = [

@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from contacts.admin.common import ReadOnlyMixin
+from contacts.admin.common import ReadOnlyMixin, ReplicaListMixin
 from contacts.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from contacts.normalize import parse_row_id
 from contacts.rules.events import ALL_EVENT_TYPES
@@ -282,7 +282,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """Every event sent, or to send, to each endpoint; read-only but for "Redeliver"."""
 
     list_display = [
@@ -370,7 +370,7 @@ class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(IdsSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
+class OutboxEventAdmin(IdsSearchMixin, ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """The sequenced identity events, as webhooks and the feed serve them: read-only."""
 
     list_display = ["id", "type", "identity", "sequence", "occurred_at", "data_json"]

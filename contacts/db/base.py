@@ -89,6 +89,12 @@ class DatabaseBackend(ABC):
         for connections that cannot carry them as startup options (a pooler in transaction
         mode); the statements run."""
 
+    def standby_lag(self) -> tuple[bool, float | None]:
+        """Whether this database is a standby (a read replica), and how many seconds its data
+        trails its primary's: 0 when it has replayed all it has received, ``None`` when unknown.
+        A replica is a PostgreSQL standby: no other database has one (docs/scaling.md)."""
+        raise NotImplementedError(f"{self.connection.vendor} has no read replicas")
+
     # --- Events (docs/events.md) ----------------------------------------------------------------
 
     @abstractmethod

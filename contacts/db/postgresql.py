@@ -284,6 +284,20 @@ class PostgreSQLBackend(DatabaseBackend):
             if in_effect.get(name) != value
         }
 
+    def standby_lag(self) -> tuple[bool, float | None]:
+        """Lag as the time since the last transaction replayed, while the standby has received
+        more than it has replayed: a primary that writes nothing leaves its standby at 0, not
+        ever further behind. https://www.postgresql.org/docs/15/functions-admin.html"""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_is_in_recovery(), CASE "
+                "WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
+                "ELSE extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) "
+                "END::float8"
+            )
+            in_recovery, lag = cursor.fetchone()
+        return in_recovery, lag if in_recovery else None
+
     def role_settings_apply(self) -> list[str]:
         statements = [
             sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(

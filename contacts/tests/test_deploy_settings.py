@@ -149,3 +149,56 @@ def test_an_unknown_pool_mode_stops_the_start(django_process):
 
     assert result.returncode != 0
     assert "DATABASE_POOL_MODE=statement" in result.stderr
+
+
+SHOW_REPLICA = """
+import json
+import django
+django.setup()
+from django.conf import settings
+replica = settings.DATABASES["replica"]
+print(json.dumps({
+    "host": replica["HOST"],
+    "options": replica["OPTIONS"],
+    "mirror": replica["TEST"]["MIRROR"],
+    "routers": settings.DATABASE_ROUTERS,
+    "max_lag": settings.REPLICA_MAX_LAG,
+}))
+"""
+
+
+def test_a_replica_connects_as_the_primary_does_with_its_own_url_options(django_process):
+    result = django_process(
+        "-c",
+        SHOW_REPLICA,
+        env={
+            **POSTGRES,
+            "DATABASE_POOL_MODE": "transaction",
+            "DATABASE_REPLICA_URL": "postgres://app@standby.internal:5432/identity?sslmode=require",
+            "REPLICA_MAX_LAG": "2.5",
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    replica = json.loads(result.stdout)
+    assert replica["host"] == "standby.internal"
+    assert replica["options"]["sslmode"] == "require"
+    assert replica["options"]["prepare_threshold"] is None
+    assert "options" not in replica["options"]
+    assert replica["mirror"] == "default"
+    assert replica["routers"] == ["contacts.db.routing.ReplicaRouter"]
+    assert replica["max_lag"] == 2.5
+
+
+def test_a_replica_beside_sqlite_stops_the_start(django_process):
+    result = django_process(
+        "-c",
+        SHOW_REPLICA,
+        env={
+            "DATABASE_URL": "sqlite:///replica.sqlite3",
+            "DATABASE_REPLICA_URL": POSTGRES["DATABASE_URL"],
+        },
+    )
+
+    assert result.returncode != 0
+    assert "DATABASE_REPLICA_URL" in result.stderr

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from django.core.management.base import BaseCommand, CommandParser
 
 from contacts.db import backend
+from contacts.db.routing import operator_reads
 from contacts.selectors.checks import stored_policy
 from contacts.selectors.data_quality import (
     IDENTIFIER_FIELDS,
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: object, **options: object) -> None:
-        with backend().operator_session():
+        with backend().operator_session(), operator_reads():
             sizes = cluster_size_histogram()
             shared = {
                 kind: most_shared_identifiers(kind=kind, limit=options["top"])

@@ -2,11 +2,13 @@
 from stored rows, fix the links (SPEC §6)."""
 
 import time
+from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from contacts.db import backend
+from contacts.db.routing import operator_reads
 from contacts.models import Contact
 from contacts.normalize import InvalidIdentifier, normalize_email, normalize_phone_number
 from contacts.selectors.checks import (
@@ -59,7 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bars.")
 
     def handle(self, *args: object, **options: object) -> None:
-        with backend().operator_session():
+        # A check only reads: from the read replica, when there is one (docs/scaling.md).
+        reads = operator_reads() if options["check"] else nullcontext()
+        with backend().operator_session(), reads:
             self._reconcile(options)
 
     def _reconcile(self, options: dict) -> None:
