@@ -5,7 +5,10 @@ Platforms set ``PORT`` and, optionally, ``WEB_CONCURRENCY``; a ``--bind`` on the
 https://docs.gunicorn.org/en/stable/settings.html
 """
 
+import glob
 import os
+import shutil
+import tempfile
 
 from gunicorn.glogging import Logger
 
@@ -77,6 +80,45 @@ logger_class = PersonalDataLogger
 control_socket_disable = True
 
 
+# Prometheus metrics (docs/operations.md, "Metrics"): each worker writes its values to files in
+# PROMETHEUS_MULTIPROC_DIR, and a scrape adds up every worker's, as prometheus-client's
+# multiprocess mode asks (https://prometheus.github.io/client_python/multiprocess/). The master
+# must set the variable before any worker imports prometheus-client, and nothing here imports it
+# before then.
+METRICS_DIR_PREFIX = "bitespeed-metrics-"
+
+
+def on_starting(server) -> None:
+    """Give the workers a metrics directory without another run's files: the operator's
+    ``PROMETHEUS_MULTIPROC_DIR``, emptied of them, or else a private one made now."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=METRICS_DIR_PREFIX)
+        return
+    os.makedirs(directory, exist_ok=True)
+    for leftover in glob.glob(os.path.join(directory, "*.db")):
+        os.remove(leftover)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory ``on_starting`` made (never an operator's). Recognized by its
+    name: a reload (SIGHUP) runs this file again, so no variable of it outlives the start."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    made_here = os.path.dirname(directory) == tempfile.gettempdir() and os.path.basename(
+        directory
+    ).startswith(METRICS_DIR_PREFIX)
+    if made_here:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def child_exit(server, worker) -> None:
+    """Drop a stopped worker's share of the gauges of live processes (threads busy, connections);
+    its counts stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def post_fork(server, worker) -> None:
     """Give the threaded worker its request deadline: gunicorn has no setting for it, and passes
     on none it does not know."""
@@ -86,7 +128,10 @@ def post_fork(server, worker) -> None:
 def post_worker_init(worker) -> None:
     """Say when a worker has loaded the application and starts accepting connections: until
     then, the workers already up take every new connection (bench/server.py waits for all of
-    them)."""
+    them). Its threads are the capacity the metrics compare busy threads with."""
+    from contacts.metrics import THREADS
+
+    THREADS.set(worker.cfg.threads)
     worker.log.info("Worker ready (pid: %s)", worker.pid)
 
 

@@ -17,6 +17,7 @@ from contacts.views import (
     IdentityDetailView,
     IdentityLookupView,
     LivenessView,
+    MetricsView,
     PersonExportView,
     ReadinessView,
 )
@@ -52,6 +53,8 @@ urlpatterns = [
     path("privacy/exports/", PersonExportView.as_view(), name="privacy-exports"),
     # The pull feed of identity events (docs/events.md): ids only, never an identifier.
     path("events/", EventFeedView.as_view(), name="events"),
+    # Prometheus' scrape (docs/operations.md, "Metrics"), with a key of the metrics scope.
+    path("metrics", MetricsView.as_view(), name="metrics"),
     # Answered by contacts.middleware.HealthCheckMiddleware for any host; listed for the schema.
     path("health/", LivenessView.as_view(), name="health"),
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),

@@ -15,6 +15,7 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from contacts import metrics
 from contacts.db.routing import pin_to_primary, replica_configured
 from contacts.errors import ADMIN_PREFIX, api_error_body
 from contacts.parsers import PayloadTooLarge
@@ -34,7 +35,8 @@ class RequestLogMiddleware:
 
     The line holds the request id, method, path, status and latency in milliseconds, plus what the
     view added with ``contacts.request_log.annotate_request``. The id is sent back in
-    ``X-Request-ID`` so that a client can quote it.
+    ``X-Request-ID`` so that a client can quote it. The same figures go to the request metrics
+    (``contacts.metrics``), with the threads busy meanwhile.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -44,8 +46,10 @@ class RequestLogMiddleware:
         request_id = request_id_from(incoming=request.headers.get(REQUEST_ID_HEADER))
         started = time.perf_counter()
         with request_context(request_id=request_id) as context:
-            response = self.get_response(request)
-            latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            with metrics.THREADS_BUSY.track_inprogress():
+                response = self.get_response(request)
+            seconds = time.perf_counter() - started
+            latency_ms = round(seconds * 1000, 2)
             logger.log(
                 logging.ERROR if response.status_code >= 500 else logging.INFO,
                 "%s %s %s",
@@ -59,6 +63,9 @@ class RequestLogMiddleware:
                     "latency_ms": latency_ms,
                     **context.fields,
                 },
+            )
+            metrics.request_record(
+                request=request, status=response.status_code, fields=context.fields, seconds=seconds
             )
         response[REQUEST_ID_HEADER] = request_id
         return response

@@ -1,5 +1,6 @@
 """HTTP endpoints: thin shells over ``contacts.services`` and ``contacts.health``."""
 
+from django.http import HttpResponse
 from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -11,6 +12,7 @@ from rest_framework.views import APIView
 
 from contacts.db.routing import reads_from_replica
 from contacts.health import check_readiness
+from contacts.metrics import CONTENT_TYPE, metrics_exposition
 from contacts.models import ErasureScope, OutboxEvent, Scope, Source
 from contacts.normalize import parse_row_id
 from contacts.parsers import BoundedJSONParser
@@ -24,6 +26,7 @@ from contacts.schema import (
     identity_detail_schema,
     liveness_schema,
     lookup_schema,
+    metrics_schema,
     person_export_schema,
     readiness_schema,
 )
@@ -441,3 +444,15 @@ class ReadinessView(APIView):
         return Response(
             represent(NotReadySerializer, readiness), status=status.HTTP_503_SERVICE_UNAVAILABLE
         )
+
+
+class MetricsView(APIView):
+    """``GET /metrics``: the service's metrics in Prometheus' text format (docs/operations.md,
+    "Metrics"). Refusals are the API's JSON, as everywhere; the metrics are a plain response,
+    which DRF passes on without rendering."""
+
+    required_scope = Scope.METRICS
+
+    @metrics_schema
+    def get(self, request: Request) -> HttpResponse:
+        return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE)

@@ -11,6 +11,7 @@ class Scope(models.TextChoices):
     LOOKUP = "lookup", "lookup: the read endpoints only"
     PRIVACY = "privacy", "privacy: erasures and exports of a person's data (/privacy/)"
     EVENTS = "events", "events: the feed of identity events (/events/)"
+    METRICS = "metrics", "metrics: the service's metrics for Prometheus (/metrics)"
 
 
 class ApiKey(AbstractAPIKey):
@@ -23,7 +24,9 @@ class ApiKey(AbstractAPIKey):
 
     scopes = models.JSONField(
         default=list,
-        help_text="What the key may call: identify, lookup, privacy, events (docs/api.md).",
+        help_text=(
+            "What the key may call: identify, lookup, privacy, events, metrics (docs/api.md)."
+        ),
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 

@@ -2,14 +2,16 @@
 
 Views apply the ``extend_schema`` decorators defined here; nothing in this package runs per
 request. One module per use case: ``identify``, ``identities`` (the lookup, one identity),
-``health``, ``privacy``, ``events`` (the pull feed); ``common`` holds the identifier types, the
-API key scheme (both registered with drf-spectacular on import) and the shared error examples.
+``health``, ``privacy``, ``events`` (the pull feed), ``metrics`` (Prometheus' scrape);
+``common`` holds the identifier types, the API key scheme (both registered with drf-spectacular
+on import) and the shared error examples.
 """
 
 from contacts.schema.events import events_feed_schema
 from contacts.schema.health import liveness_schema, readiness_schema
 from contacts.schema.identify import identify_schema
 from contacts.schema.identities import identity_detail_schema, lookup_schema
+from contacts.schema.metrics import metrics_schema
 from contacts.schema.privacy import (
     erasure_create_schema,
     erasure_detail_schema,
@@ -24,6 +26,7 @@ __all__ = [
     "identity_detail_schema",
     "liveness_schema",
     "lookup_schema",
+    "metrics_schema",
     "person_export_schema",
     "readiness_schema",
 ]

@@ -16,6 +16,7 @@ from django.db import transaction
 
 from contacts.db import Applied, backend
 from contacts.locking import identifier_keys, run_with_retries, write_turn, write_under_locks
+from contacts.metrics import identify_record
 from contacts.models import Source
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan, Identity, identity_from_rows, plan_identify
@@ -41,10 +42,12 @@ def contact_identify(
     if email is None and phone_number is None:
         raise ValueError("contact_identify needs an email or a phone number")
     plan = partial(_plan, email=email, phone_number=phone_number, size_limit=size_limit)
-    return run_with_retries(
+    identity = run_with_retries(
         lambda attempt: _identify(plan=plan, source=source),
         attempts=settings.IDENTIFY_MAX_ATTEMPTS,
     )
+    identify_record(outcome=identity.outcome, source=source)
+    return identity
 
 
 def _identify(*, plan: Callable[[], IdentifyPlan], source: Source) -> Identity:
