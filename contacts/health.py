@@ -37,7 +37,8 @@ UNREACHABLE = Readiness(checks={"database": "unreachable"}, detail="The database
 
 
 def check_readiness() -> Readiness:
-    """The database answers, every migration on disk is applied to it, and the session has the
+    """The database answers, every migration on disk is applied to it (and, behind a pooler in
+    transaction mode, the functions ``migrate`` creates exist), and the session has the
     timeouts every request relies on (behind a pooler in transaction mode they come from the
     role's settings, which nothing else would check: docs/scaling.md). A read replica's state is
     reported but never makes the service unready: reads fall back to the primary."""
@@ -46,6 +47,7 @@ def check_readiness() -> Readiness:
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
         missing = backend().session_settings_missing()
+        functions = backend().statement_functions_missing()
     except DatabaseError:
         logger.warning("readiness: the database is unreachable", exc_info=True)
         return UNREACHABLE
@@ -53,6 +55,11 @@ def check_readiness() -> Readiness:
         return Readiness(
             checks={"database": "ok", "migrations": "pending", "settings": "ok"},
             detail=f"{len(pending)} migrations are not applied: run `python manage.py migrate`.",
+        )
+    if functions:
+        return Readiness(
+            checks={"database": "ok", "migrations": "pending", "settings": "ok"},
+            detail=f"{', '.join(functions)} missing: run `python manage.py migrate`.",
         )
     checks = {"database": "ok", "migrations": "ok", "settings": "ok"}
     replica = replica_status()

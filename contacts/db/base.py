@@ -89,6 +89,16 @@ class DatabaseBackend(ABC):
         for connections that cannot carry them as startup options (a pooler in transaction
         mode); the statements run."""
 
+    @abstractmethod
+    def statement_functions_install(self) -> None:
+        """Create the functions of the hot statements, for sessions that cannot prepare them (a
+        pooler in transaction mode); ``migrate`` runs it."""
+
+    @abstractmethod
+    def statement_functions_missing(self) -> list[str]:
+        """The functions this configuration calls that the database lacks (``migrate`` creates
+        them)."""
+
     def standby_lag(self) -> tuple[bool, float | None]:
         """Whether this database is a standby (a read replica), and how many seconds its data
         trails its primary's: 0 when it has replayed all it has received, ``None`` when unknown.

@@ -26,10 +26,13 @@ from psycopg.types.datetime import TimestamptzLoader
 
 from contacts.db.base import Applied, ClusterRead, DatabaseBackend, identify_request
 from contacts.db.postgresql_statements import (
+    APPLY_IF_UNCHANGED_FUNCTION,
     APPLY_IF_UNCHANGED_SQL,
+    CLUSTER_ROWS_FUNCTION,
     CLUSTER_ROWS_SQL,
     HISTORY_HORIZON_SQL,
     IMPORT_HISTORY_SQL,
+    STATEMENT_FUNCTIONS,
 )
 from contacts.models import Contact, EventKind, LinkPrecedence, Source
 from contacts.rows import ContactRow
@@ -102,19 +105,21 @@ class PostgreSQLBackend(DatabaseBackend):
 
     def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
         """One hand-written statement (``postgresql_statements.PG_CLUSTER_CTE``), whatever the size
-        of the clusters; plain rows, no model instances: the hot path of ``/identify/``."""
+        of the clusters; plain rows, no model instances: the hot path of ``/identify/``. Through
+        a pooler in transaction mode, its function (``StatementFunction``), planned once per
+        server connection."""
+        statement = CLUSTER_ROWS_FUNCTION.call if _pooled() else CLUSTER_ROWS_SQL
         with self.connection.cursor() as cursor:
             load_datetimes_in_c(cursor)
-            cursor.execute(
-                CLUSTER_ROWS_SQL, {"match_email": email, "match_phone_number": phone_number}
-            )
+            cursor.execute(statement, {"match_email": email, "match_phone_number": phone_number})
             read = cursor.fetchall()
         token = int(read[0][1])
         del read[0]
         return ClusterRead(rows=list(map(ContactRow._make, read)), governance_token=token)
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
-        """The check, the writes and the history in one statement (``APPLY_IF_UNCHANGED_SQL``)."""
+        """The check, the writes and the history in one statement (``APPLY_IF_UNCHANGED_SQL``, or
+        its function through a pooler in transaction mode)."""
         primary = plan.primary
         params = {
             "email": plan.email,
@@ -137,9 +142,10 @@ class PostgreSQLBackend(DatabaseBackend):
                 EventKind.SECONDARY_ADDED if primary else EventKind.PRIMARY_CREATED
             ).value,
         }
+        statement = APPLY_IF_UNCHANGED_FUNCTION.call if _pooled() else APPLY_IF_UNCHANGED_SQL
         with self.connection.cursor() as cursor:
             load_datetimes_in_c(cursor)
-            cursor.execute(APPLY_IF_UNCHANGED_SQL, params)
+            cursor.execute(statement, params)
             unchanged, new_id, created_at, *growth = cursor.fetchone()
         if not unchanged:
             return None
@@ -284,6 +290,20 @@ class PostgreSQLBackend(DatabaseBackend):
             if in_effect.get(name) != value
         }
 
+    def statement_functions_install(self) -> None:
+        with self.connection.cursor() as cursor:
+            for function in STATEMENT_FUNCTIONS:
+                cursor.execute(function.definition)
+
+    def statement_functions_missing(self) -> list[str]:
+        if not _pooled():
+            return []
+        wanted = [function.name for function in STATEMENT_FUNCTIONS]
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT proname FROM pg_proc WHERE proname = ANY(%s)", [wanted])
+            present = {name for (name,) in cursor.fetchall()}
+        return [name for name in wanted if name not in present]
+
     def standby_lag(self) -> tuple[bool, float | None]:
         """Lag as the time since the last transaction replayed, while the standby has received
         more than it has replayed: a primary that writes nothing leaves its standby at 0, not
@@ -341,6 +361,12 @@ class PostgreSQLBackend(DatabaseBackend):
         command's settings, not only its startup options' request bounds."""
         if getattr(connection, "operator_session", False):
             _set_operator_settings(connection)
+
+
+def _pooled() -> bool:
+    """Whether connections go through a pooler in transaction mode: nothing is prepared, so the
+    hot statements run as functions (``StatementFunction``)."""
+    return settings.DATABASE_POOL_MODE == "transaction"
 
 
 def _operator_settings() -> dict[str, str]:

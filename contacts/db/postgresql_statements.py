@@ -1,6 +1,11 @@
 """The hand-written statements of the PostgreSQL backend (``contacts.db.postgresql``): what the
 ORM would spread over several round trips, or plan worse."""
 
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
 from contacts.models import ClusterEvent, Contact, GovernanceVersion, IdentityLink
 
 
@@ -10,6 +15,57 @@ def compact(sql: str) -> str:
     ``psycopg._queries.MAX_CACHED_STATEMENT_LENGTH`` (4096) characters; a longer one is parsed
     with regular expressions on every execution (contacts/tests/test_database_backend.py)."""
     return " ".join(sql.split())
+
+
+@dataclass(frozen=True)
+class StatementFunction:
+    """A hand-written statement kept in the database as a PL/pgSQL function, for sessions that
+    cannot prepare it: through a pooler in transaction mode, each statement would be planned
+    again on every request (most of a lookup's PostgreSQL CPU), while a function's statements are
+    planned once per server connection and kept with it, whichever client it serves next.
+
+    The function's name carries a hash of its definition, so that a release whose statement
+    differs calls its own function while the previous release's app servers still call theirs;
+    ``migrate`` creates it (``DatabaseBackend.statement_functions_install``).
+    https://www.postgresql.org/docs/15/plpgsql-implementation.html#PLPGSQL-PLAN-CACHING
+    """
+
+    stem: str
+    statement: str
+    """With ``%(name)s`` placeholders, as the statement is sent when it can be prepared."""
+    parameters: dict[str, str]
+    """Each placeholder's SQL type, in the function's order."""
+    returns: str
+    """The columns of the statement's rows, as ``RETURNS TABLE`` declares them."""
+    volatility: str = "VOLATILE"
+
+    @cached_property
+    def body(self) -> str:
+        return re.sub(r"%\((\w+)\)s", r"p_\1", self.statement)
+
+    @cached_property
+    def name(self) -> str:
+        signature = f"{self.parameters}{self.returns}{self.volatility}{self.body}"
+        return f"bitespeed_{self.stem}_{hashlib.sha256(signature.encode()).hexdigest()[:12]}"
+
+    @cached_property
+    def definition(self) -> str:
+        arguments = ", ".join(f"p_{name} {kind}" for name, kind in self.parameters.items())
+        # The function's columns are its OUT parameters: use_column reads a name that is also a
+        # table's column as the column, as the statement means it. Generic plans, as prepared
+        # statements get (settings: plan_cache_mode), so that the plan is made once.
+        return (
+            f"CREATE OR REPLACE FUNCTION {self.name}({arguments}) "
+            f"RETURNS TABLE ({self.returns}) LANGUAGE plpgsql {self.volatility} "
+            "SET plan_cache_mode = force_generic_plan "
+            f"AS $body$ #variable_conflict use_column\nBEGIN RETURN QUERY {self.body}; END $body$"
+        )
+
+    @cached_property
+    def call(self) -> str:
+        """The statement that runs the function, with the same placeholders as ``statement``."""
+        arguments = ", ".join(f"%({name})s::{kind}" for name, kind in self.parameters.items())
+        return f"SELECT * FROM {self.name}({arguments})"
 
 
 _CONTACTS = Contact._meta.db_table
@@ -80,6 +136,13 @@ CLUSTER_ROWS_SQL = compact(f"""
     ) AS read
     ORDER BY created_at NULLS FIRST, id
 """)
+CLUSTER_ROWS_FUNCTION = StatementFunction(
+    stem="cluster_rows",
+    statement=CLUSTER_ROWS_SQL,
+    parameters={"match_email": "varchar", "match_phone_number": "varchar"},
+    returns="id bigint, email text, phone_number varchar, linked_id bigint, created_at timestamptz",
+    volatility="STABLE",
+)
 
 
 # What /identify/'s write statement reports of the contacts table, so that following its growth
@@ -159,6 +222,34 @@ APPLY_IF_UNCHANGED_SQL = compact(f"""
     SELECT unchanged.yes, created.id, created.created_at, {TABLE_GROWTH_COLUMNS}
     FROM unchanged LEFT JOIN created ON TRUE
 """)
+APPLY_IF_UNCHANGED_FUNCTION = StatementFunction(
+    stem="apply_if_unchanged",
+    statement=APPLY_IF_UNCHANGED_SQL,
+    parameters={
+        "match_email": "varchar",
+        "match_phone_number": "varchar",
+        "state": "jsonb",
+        "token": "bigint",
+        "primary_id": "bigint",
+        "demoted_ids": "bigint[]",
+        "demotes": "boolean",
+        "email": "varchar",
+        "phone_number": "varchar",
+        "source": "varchar",
+        "stores_link": "boolean",
+        "precedence": "varchar",
+        "creates": "boolean",
+        "merged_kind": "varchar",
+        "request": "jsonb",
+        "bridged_by": "jsonb",
+        "creation_kind": "varchar",
+    },
+    returns=(
+        "unchanged boolean, id bigint, created_at timestamptz, table_bytes bigint, "
+        "counted_bytes bigint, counted real"
+    ),
+)
+STATEMENT_FUNCTIONS = (CLUSTER_ROWS_FUNCTION, APPLY_IF_UNCHANGED_FUNCTION)
 
 
 # The history of an import, grouped by the database from the rows just inserted.

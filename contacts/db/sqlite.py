@@ -186,6 +186,12 @@ class SQLiteBackend(DatabaseBackend):
     def role_settings_apply(self) -> list[str]:
         return []
 
+    def statement_functions_install(self) -> None:
+        """None: SQLite runs the ORM's statements."""
+
+    def statement_functions_missing(self) -> list[str]:
+        return []
+
     def history_horizon(self) -> tuple[int, Horizon | None]:
         """No horizon: the caller's ``BEGIN IMMEDIATE`` holds every other writer off."""
         last_id = ClusterEvent.objects.aggregate(last=Max("id"))["last"]

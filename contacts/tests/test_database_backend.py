@@ -7,9 +7,11 @@ between the read and the write, as a concurrent request would. The bulk operatio
 give the same result on both databases.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
 from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 
 from contacts.db import backend, postgresql_statements
@@ -20,12 +22,24 @@ from contacts.services.identify import _plan, answer
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(params=["statements", "functions"])
+def hot_statements(request, settings):
+    """PostgreSQL's hot statements as a direct connection sends them, and as the functions that a
+    pooler in transaction mode calls (``StatementFunction``): the same contract."""
+    if request.param == "functions":
+        if connection.vendor != "postgresql":
+            pytest.skip("the hot statements' functions are PostgreSQL's")
+        settings.DATABASE_POOL_MODE = "transaction"
+    return request.param
+
+
 def _apply_if_unchanged(*, plan: IdentifyPlan, source: Source) -> Identity | None:
     """The backend's write, and the answer ``contact_identify`` builds from it."""
     applied = backend().apply_if_unchanged(plan=plan, source=source)
     return None if applied is None else answer(plan=plan, applied=applied)
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_an_unchanged_cluster_gets_the_planned_secondary(make_contact):
     primary = make_contact(email="a@example.com", phone="1000")
     plan = _plan(email="b@example.com", phone_number="1000")
@@ -41,6 +55,7 @@ def test_an_unchanged_cluster_gets_the_planned_secondary(make_contact):
     assert identity.secondary_ids == [new.id]
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_a_secondary_added_since_the_read_stops_the_write(make_contact):
     primary = make_contact(email="a@example.com", phone="1000")
     plan = _plan(email="b@example.com", phone_number="1000")
@@ -51,6 +66,7 @@ def test_a_secondary_added_since_the_read_stops_the_write(make_contact):
     assert Contact.objects.filter(email="b@example.com").count() == 1
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_a_contact_created_since_the_read_stops_a_new_primary(make_contact):
     plan = _plan(email="new@example.com", phone_number="2000")
     make_contact(email="other@example.com", phone="2000")
@@ -60,6 +76,7 @@ def test_a_contact_created_since_the_read_stops_a_new_primary(make_contact):
     assert not Contact.objects.filter(email="new@example.com").exists()
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_a_cluster_changed_since_the_read_stops_the_merge(make_contact):
     older = make_contact(email="a@example.com", phone="1000")
     newer = make_contact(email="b@example.com", phone="2000")
@@ -75,6 +92,7 @@ def test_a_cluster_changed_since_the_read_stops_the_merge(make_contact):
     assert older.secondaries.count() == 0
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_an_unchanged_pair_of_clusters_is_merged_into_the_older(make_contact):
     older = make_contact(email="a@example.com", phone="1000")
     newer = make_contact(email="b@example.com", phone="2000")
@@ -91,6 +109,7 @@ def test_an_unchanged_pair_of_clusters_is_merged_into_the_older(make_contact):
     assert identity.secondary_ids == [newer.id]
 
 
+@pytest.mark.usefixtures("hot_statements")
 def test_cluster_rows_hold_every_cluster_an_identifier_or_a_link_record_reaches(make_contact):
     first = make_contact(email="a@example.com", phone="1000")
     second = make_contact(email="b@example.com", phone="1000", linked=first)
@@ -158,10 +177,29 @@ def test_the_contacts_table_lock_and_the_write_turn_can_be_taken_by_a_writer():
         postgresql_statements.CLUSTER_ROWS_SQL,
         postgresql_statements.APPLY_IF_UNCHANGED_SQL,
         postgresql_statements.IMPORT_HISTORY_SQL,
+        postgresql_statements.CLUSTER_ROWS_FUNCTION.call,
+        postgresql_statements.APPLY_IF_UNCHANGED_FUNCTION.call,
     ],
-    ids=["cluster rows", "apply if unchanged", "import history"],
+    ids=[
+        "cluster rows",
+        "apply if unchanged",
+        "import history",
+        "cluster rows' function",
+        "apply if unchanged's function",
+    ],
 )
 def test_hand_written_statements_fit_psycopgs_placeholder_cache(statement):
     """psycopg parses a longer statement's placeholders with regular expressions on every
     execution: once this cost ~8% of an /identify/ request's CPU."""
     assert len(statement) <= MAX_CACHED_STATEMENT_LENGTH
+
+
+def test_a_statement_function_is_named_for_its_definition():
+    """A release whose statement differs calls a function of its own, never the previous
+    release's, which that release's app servers may still be calling."""
+    function = postgresql_statements.CLUSTER_ROWS_FUNCTION
+    changed = replace(function, statement=function.statement.replace("NULLS FIRST", "NULLS LAST"))
+
+    assert changed.name != function.name
+    assert changed.name.startswith("bitespeed_cluster_rows_")
+    assert replace(function).name == function.name

@@ -10,8 +10,10 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.db import backend
+from contacts.db.postgresql_statements import STATEMENT_FUNCTIONS
 from contacts.models import Contact
 from contacts.tests.traffic import transaction_held_open
 
@@ -72,3 +74,30 @@ def test_a_held_lock_is_answered_503_within_the_lock_timeout(identify, api_clien
     assert response.status_code == 503
     assert response.json()["code"] == "unavailable"
     assert lock_timeout * 0.9 <= waited < lock_timeout + 2
+
+
+@pytest.mark.django_db
+def test_through_a_pooler_identify_calls_the_hot_statements_functions(settings, identify):
+    settings.DATABASE_POOL_MODE = "transaction"
+
+    with CaptureQueriesContext(connection) as queries:
+        identify(email="pooled@example.com", phone="5550100")
+
+    names = [function.name for function in STATEMENT_FUNCTIONS]
+    called = [name for name in names if any(name in query["sql"] for query in queries)]
+    assert called == names
+
+
+@pytest.mark.django_db
+def test_a_missing_statement_function_makes_the_pooled_service_unready(settings, client):
+    """Dropped in the test's transaction only, which rolls back."""
+    settings.DATABASE_POOL_MODE = "transaction"
+    function = STATEMENT_FUNCTIONS[0]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP FUNCTION {function.name}")
+
+    response = client.get("/health/ready/")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["migrations"] == "pending"
+    assert response.json()["detail"] == f"{function.name} missing: run `python manage.py migrate`."
