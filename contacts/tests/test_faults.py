@@ -148,10 +148,12 @@ def hold_row_lock(contact_id: int, *, seconds: float) -> None:
 
 
 def cut_connections(application_name: str) -> int:
+    """Through PgBouncer the server connection running this may carry the application name of
+    the app's client it served last (this client sends none): it is spared."""
     with psycopg.connect(database_url(), autocommit=True) as admin:
         terminated = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = %s",
+            " WHERE application_name = %s AND pid <> pg_backend_pid()",
             [application_name],
         ).fetchone()
     return terminated[0]
