@@ -15,18 +15,13 @@ Usage: ``python .ci/replica.py -- pytest -m replica …``; exits with the comman
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def spare_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from pgbouncer import spare_port  # .ci/pgbouncer.py, beside this script
 
 
 def postgres_bin() -> Path:
