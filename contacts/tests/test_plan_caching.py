@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.test import override_settings
 from psycopg import sql
 
 from contacts.db.postgresql import FOLLOWED_CONTACTS
@@ -126,7 +127,12 @@ def generic_plan(statement: str, params: dict | list) -> list[str]:
 
 
 def hot_statements(*, email: str, phone_number: str) -> dict[str, tuple[str, Any]]:
-    """The read, the lock and the write statement of one ``/identify/`` request, not committed."""
+    """The read, the lock and the write statement of one ``/identify/`` request, not committed.
+
+    Sent as statements even through a pooler in transaction mode, which calls them as functions
+    holding the same statements with the same generic plans (``StatementFunction``): a plan is
+    examined from the statement's text.
+    """
     captured: dict[str, tuple[str, Any]] = {}
 
     def capture(execute, statement, params, many, context):
@@ -138,7 +144,11 @@ def hot_statements(*, email: str, phone_number: str) -> dict[str, tuple[str, Any
             captured.setdefault("read", (statement, params))
         return execute(statement, params, many, context)
 
-    with connection.execute_wrapper(capture), transaction.atomic():
+    with (
+        override_settings(DATABASE_POOL_MODE="session"),
+        connection.execute_wrapper(capture),
+        transaction.atomic(),
+    ):
         contact_identify(email=email, phone_number=phone_number)
         transaction.set_rollback(True)
     return captured
