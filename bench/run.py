@@ -132,7 +132,7 @@ def empty_database_phase(
 def bench_api_keys() -> list[str]:
     """One key with the identify scope per shop, as each shop's backend has; wrk sends them in
     turn (none with ``--api-keys off``). Many shops share the service: one shop alone at the
-    benchmark's rate would be held to the default per-key rate limit (bitespeed/settings.py)."""
+    benchmark's rate would be held to the default per-key rate limit (bitespeed/settings/api.py)."""
     from contacts.models import Scope
     from contacts.services.api_keys import api_key_create
 

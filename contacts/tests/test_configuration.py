@@ -18,7 +18,7 @@ TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]+)` \|", re.MULTILINE)
 
 @pytest.fixture(scope="module")
 def read_by_the_settings() -> set[str]:
-    sources = [ROOT / "bitespeed" / "settings.py", ROOT / "gunicorn.conf.py"]
+    sources = [*sorted((ROOT / "bitespeed" / "settings").glob("*.py")), ROOT / "gunicorn.conf.py"]
     text = "\n".join(source.read_text() for source in sources)
     names = set(READ.findall(text))
     if "dj_database_url.config(" in text:
