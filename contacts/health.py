@@ -46,20 +46,20 @@ def check_readiness() -> Readiness:
         # Building the plan reads the django_migrations table: it is the round trip to the database.
         executor = MigrationExecutor(connection)
         pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        missing = backend().session_settings_missing()
-        functions = backend().statement_functions_missing()
+        database = backend()
+        missing = database.session_settings_missing()
+        functions = database.statement_functions_missing()
     except DatabaseError:
         logger.warning("readiness: the database is unreachable", exc_info=True)
         return UNREACHABLE
-    if pending:
+    if pending or functions:
+        if pending:
+            what = f"{len(pending)} migrations are not applied"
+        else:
+            what = f"{', '.join(functions)} missing"
         return Readiness(
             checks={"database": "ok", "migrations": "pending", "settings": "ok"},
-            detail=f"{len(pending)} migrations are not applied: run `python manage.py migrate`.",
-        )
-    if functions:
-        return Readiness(
-            checks={"database": "ok", "migrations": "pending", "settings": "ok"},
-            detail=f"{', '.join(functions)} missing: run `python manage.py migrate`.",
+            detail=f"{what}: run `python manage.py migrate`.",
         )
     checks = {"database": "ok", "migrations": "ok", "settings": "ok"}
     replica = replica_status()

@@ -258,7 +258,7 @@ class PostgreSQLBackend(DatabaseBackend):
         lock the API holds gives up as a request would. Behind a pooler in transaction mode
         nothing is set: the server connection would carry it into other clients' transactions.
         """
-        if settings.DATABASE_POOL_MODE == "transaction":
+        if _pooled():
             logger.warning(
                 "operator settings left out behind a pooler in transaction mode: a session "
                 "setting would reach other clients' transactions; run long operator work over a "
@@ -365,7 +365,7 @@ class PostgreSQLBackend(DatabaseBackend):
 
 def _pooled() -> bool:
     """Whether connections go through a pooler in transaction mode: nothing is prepared, so the
-    hot statements run as functions (``StatementFunction``)."""
+    hot statements run as functions (``StatementFunction``), and nothing is set on a session."""
     return settings.DATABASE_POOL_MODE == "transaction"
 
 

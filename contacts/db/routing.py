@@ -96,7 +96,7 @@ def _look() -> ReplicaStatus:
     try:
         in_recovery, lag = backend(using=REPLICA).standby_lag()
     except DatabaseError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = str(error).strip().partition("\n")[0] or type(error).__name__
         logger.warning("read replica unreachable (%s): reading from the primary", reason)
         connections[REPLICA].close()
         return UNREACHABLE
