@@ -7,6 +7,7 @@ from django.db import OperationalError
 
 from contacts.locking import LocksChanged
 from contacts.models import Scope
+from contacts.throttling import PerClientRateThrottle
 
 LOCAL_URL = re.compile(r"^/(?!/)")
 
@@ -102,8 +103,10 @@ def answer_lock_retries_exhausted(monkeypatch, client):
     return post_identify(client, b'{"email": "lorraine@hillvalley.edu"}')
 
 
-def answer_over_the_rate(identify_rate, client):
+def answer_over_the_rate(identify_rate, monkeypatch, client):
+    """Both requests at one instant half a second before the window ends, as the example says."""
     identify_rate("1/second")
+    monkeypatch.setattr(PerClientRateThrottle, "timer", staticmethod(lambda: 1_800_000_000.5))
     post_identify(client, b'{"phoneNumber": "123456"}')
     return post_identify(client, b'{"phoneNumber": "123456"}')
 
@@ -120,7 +123,12 @@ def answer_over_the_rate(identify_rate, client):
             ),
         ),
         ("415", lambda client, **_: post_identify(client, b"email=a", content_type="text/plain")),
-        ("429", lambda client, identify_rate, **_: answer_over_the_rate(identify_rate, client)),
+        (
+            "429",
+            lambda client, identify_rate, monkeypatch, **_: answer_over_the_rate(
+                identify_rate, monkeypatch, client
+            ),
+        ),
         (
             "503",
             lambda client, monkeypatch, **_: answer_lock_retries_exhausted(monkeypatch, client),
