@@ -300,6 +300,21 @@ def represent(serializer_class: type[serializers.Serializer], instance: object) 
     return _bound(serializer_class).to_representation(instance)
 
 
+def validated(serializer_class: type[serializers.Serializer], data: object) -> dict:
+    """``data`` validated by ``serializer_class``; ``ValidationError`` (a ``400``) if invalid.
+
+    ``is_valid`` without a serializer per request, for the reason ``represent`` gives:
+    ``run_validation`` keeps no state on the serializer either. Invalid data, the rare case, goes
+    through ``is_valid`` itself, which words some errors its own way (a ``null`` body is "No data
+    provided").
+    """
+    try:
+        return _bound(serializer_class).run_validation(data)
+    except serializers.ValidationError:
+        serializer_class(data=data).is_valid(raise_exception=True)
+        raise
+
+
 @functools.cache
 def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
     return serializer_class()

@@ -50,6 +50,7 @@ from contacts.serializers import (
     ReadinessSerializer,
     ValuesField,
     represent,
+    validated,
 )
 from contacts.services.events import events_sequence
 from contacts.services.identify import contact_identify
@@ -68,9 +69,7 @@ class IdentifiersView(APIView):
 
     def identifiers(self, request: Request) -> dict:
         """The request's email and phone number in canonical form; ``400`` if invalid."""
-        serializer = IdentifyRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
+        return validated(IdentifyRequestSerializer, request.data)
 
 
 class IdentifyView(IdentifiersView):
