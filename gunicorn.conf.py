@@ -1,20 +1,38 @@
 """gunicorn's configuration: ``gunicorn --config gunicorn.conf.py bitespeed.wsgi``.
 
-Platforms set ``PORT`` and, optionally, ``WEB_CONCURRENCY``; a ``--bind`` on the command line
-(``make run`` binds 127.0.0.1:8000) overrides the bind below.
-https://docs.gunicorn.org/en/stable/settings.html
+Platforms set ``PORT`` and, optionally, ``WEB_CONCURRENCY``; a VM behind a local proxy sets
+``HOST=127.0.0.1``. A ``--bind`` on the command line (``make run`` binds 127.0.0.1:8000)
+overrides the bind below. https://docs.gunicorn.org/en/stable/settings.html
 """
 
 import glob
+import importlib
 import os
 import shutil
+import sys
 import tempfile
 
+from django.core.exceptions import ImproperlyConfigured
 from gunicorn.glogging import Logger
 
 from contacts.log_filters import PersonalDataFilter
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+# The settings first, in the master: they load .env, which may set the variables read below, and a
+# configuration error (a missing SECRET_KEY) stops the start here, before anything binds or forks:
+# one line on stderr and exit status 1, where a traceback through the settings modules would hide
+# what to set.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bitespeed.settings")
+try:
+    importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+except ImproperlyConfigured as error:
+    sys.exit(f"Configuration error: {error}")
+
+# HOST: the address to listen on; every interface by default, as platforms and containers need.
+# An IPv6 address is written with or without its brackets.
+HOST = os.environ.get("HOST", "0.0.0.0").strip() or "0.0.0.0"
+if ":" in HOST and not HOST.startswith("["):
+    HOST = f"[{HOST}]"
+bind = f"{HOST}:{os.environ.get('PORT', '8000')}"
 
 # Threaded workers, one process per core: keep-alive connections, and threads that overlap their
 # waits on PostgreSQL. A thread gets a request only once the worker's main thread has read all of
@@ -137,7 +155,6 @@ def post_worker_init(worker) -> None:
 
 def when_ready(server) -> None:
     """Say once, at start, when the API serves calls without a key (``API_KEYS_REQUIRED``)."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bitespeed.settings")
     from django.conf import settings
 
     if not settings.API_KEYS_REQUIRED:

@@ -2,6 +2,7 @@ from csp.constants import NONCE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.generic import TemplateView
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -42,6 +43,9 @@ REDOC_POLICY = {
 }
 
 urlpatterns = [
+    # A page for people who open the service's address, and the admin's "View site": where the
+    # docs, the admin and the health checks are. Any other unknown path is the API's JSON 404.
+    path("", TemplateView.as_view(template_name="contacts/landing.html"), name="landing"),
     path("admin/", admin.site.urls),
     # Both /identify/ and /identify answer: a redirect turns a POST into a GET for some clients.
     re_path(r"^identify/?$", IdentifyView.as_view(), name="identify"),

@@ -7,10 +7,13 @@ reading goes on.
 """
 
 import csv
+import hashlib
+import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -37,6 +40,54 @@ def format_of(filename: str) -> str | None:
     """The format a file name implies: ``csv`` or ``jsonl`` (also ``.ndjson``), else ``None``."""
     suffix = filename.rsplit(".", 1)[-1].lower()
     return {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix)
+
+
+def file_digest(stream: BinaryIO) -> str:
+    """The SHA-256 of a file's bytes, in hex; the stream is read from its start and left there.
+
+    The admin's import shows it with the dry run and applies only a file with the same digest.
+    """
+    stream.seek(0)
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(1 << 16), b""):
+        digest.update(block)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+def read_file(
+    *,
+    stream: BinaryIO,
+    file_format: str,
+    default_created_at: datetime,
+    progress: Callable[[int], object] = lambda count: None,
+) -> tuple[list[ImportRow], list[RowError]]:
+    """``read_rows`` over a file of UTF-8 text (a byte order mark is skipped); ``progress`` is
+    told how many more bytes were read. Raises ``UnicodeDecodeError`` on other encodings."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        return read_rows(
+            lines=_reporting(text, stream=stream, progress=progress),
+            file_format=file_format,
+            default_created_at=default_created_at,
+        )
+    finally:
+        text.detach()
+
+
+def _reporting(
+    lines: Iterable[str], *, stream: BinaryIO, progress: Callable[[int], object]
+) -> Iterator[str]:
+    """``lines``, telling ``progress`` every thousand lines how many more bytes the text layer
+    took from ``stream``."""
+    reported = stream.tell()
+    for count, line in enumerate(lines, start=1):
+        yield line
+        if count % 1000 == 0:
+            position = stream.tell()
+            progress(position - reported)
+            reported = position
+    progress(stream.tell() - reported)
 
 
 def read_rows(

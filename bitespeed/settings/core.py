@@ -10,14 +10,18 @@ from bitespeed.settings.environment import BASE_DIR, env_bool, env_list
 DEBUG = env_bool("DEBUG", default=False)
 
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+# Required while DEBUG is off, and never a published one: .env.example's placeholder, or a key that
+# Django's startproject marks as insecure. manage.py and gunicorn.conf.py print the message alone.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+published = SECRET_KEY == "change-me" or SECRET_KEY.startswith("django-insecure-")
+if not DEBUG and (not SECRET_KEY or published):
+    problem = "is a published example, not a secret" if SECRET_KEY else "is not set"
+    raise ImproperlyConfigured(
+        f"SECRET_KEY {problem}. Set the SECRET_KEY environment variable to a new random key "
+        "(`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=true "
+        "for local development. `make run` writes one into .env for you."
+    )
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable (for example "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or set DEBUG=true "
-            "for local development. `make run` writes one into .env for you."
-        )
     SECRET_KEY = "insecure-development-key-only-used-when-debug-is-on"
 
 # The public host names a platform assigns are added to the configured ones, so that a first deploy
@@ -41,7 +45,8 @@ ROOT_URLCONF = "bitespeed.urls"
 WSGI_APPLICATION = "bitespeed.wsgi.application"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the service's own site (contacts/admin_site.py).
+    "contacts.admin_site.IdentityAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

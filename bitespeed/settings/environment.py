@@ -4,6 +4,7 @@ is one (it never overrides a variable already set)."""
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -24,4 +25,9 @@ def env_list(name: str, *, default: str) -> list[str]:
 
 def env_int(name: str, *, default: int) -> int:
     value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: give a whole number.") from None

@@ -67,6 +67,9 @@ AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# No "AXES: BEGIN version …" line at the start of every process and command; failures and lockouts
+# are still logged. https://django-axes.readthedocs.io/en/latest/4_configuration.html
+AXES_VERBOSE = False
 # Staff stay signed in to the admin for a working day by default, not Django's two weeks.
 SESSION_COOKIE_AGE = env_int("ADMIN_SESSION_HOURS", default=8) * 3600
 # The lockout counts per client behind NUM_PROXIES proxies, as the API's rate limit does.

@@ -1,11 +1,14 @@
 """Identity clusters: one row per live primary; the change page is the cluster page, and erasing a
 cluster (``privacy.py``) erases its primary's identity."""
 
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
@@ -18,7 +21,9 @@ from contacts.admin.common import (
     reconcile_clusters_of,
 )
 from contacts.admin.governance import has_govern_permission
+from contacts.admin.graph_picture import cluster_picture
 from contacts.admin.privacy import ErasureActionsMixin
+from contacts.admin.sentences import history_entries
 from contacts.db.routing import reads_from_replica
 from contacts.models import Cluster, Contact, HeldMerge
 from contacts.normalize import parse_row_id
@@ -46,23 +51,24 @@ HELD_MERGE_DAYS = 30
 class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admin.ModelAdmin):
     """Clusters, one row per live primary; the change page is the cluster page (read-only)."""
 
+    # What fits a laptop's screen beside the sidebar (docs/admin.md, "Lists").
     list_display = [
-        "id",
+        "cluster",
         "email",
         "phone_number",
         "contact_count",
-        "email_count",
-        "phone_count",
+        "identifiers",
         "last_activity",
         "created_at",
     ]
+    list_display_links = ["cluster"]
     list_filter = [("created_at", admin.DateFieldListFilter)]
     search_fields = ["=email", "=phone_number"]
     search_help_text = SEARCH_HELP
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
-    sortable_by = ["id"]
+    sortable_by = ["cluster"]
     actions = ["reconcile_selected", "erase_selected"]
     change_list_template = "admin/contacts/cluster/change_list.html"
 
@@ -77,20 +83,22 @@ class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admi
             return queryset, False
         return queryset.filter(id__in=cluster_ids_matching(term=search_term)), False
 
+    @admin.display(description="cluster", ordering="id")
+    def cluster(self, cluster: Cluster) -> str:
+        return f"#{cluster.id}"
+
     @admin.display(description="contacts")
     def contact_count(self, cluster: Cluster) -> int:
         return cluster.contact_count
 
-    @admin.display(description="emails")
-    def email_count(self, cluster: Cluster) -> int:
-        return cluster.email_count
-
-    @admin.display(description="phone numbers")
-    def phone_count(self, cluster: Cluster) -> int:
-        return cluster.phone_count
+    @admin.display(description="identifiers")
+    def identifiers(self, cluster: Cluster) -> str:
+        """Its distinct emails and phone numbers, in one column."""
+        emails, phones = cluster.email_count, cluster.phone_count
+        return f"{emails} email{pluralize(emails)}, {phones} phone{pluralize(phones)}"
 
     @admin.display(description="last activity")
-    def last_activity(self, cluster: Cluster):
+    def last_activity(self, cluster: Cluster) -> datetime | None:
         return cluster.last_activity
 
     @reads_from_replica
@@ -101,7 +109,8 @@ class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admi
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        """The cluster page: its contacts, identifiers, link records, reasons and history.
+        """The cluster page: its graph as a picture, its contacts, identifiers, link records,
+        reasons, and its history in sentences.
 
         A cluster that has been merged away sends to the cluster its primary belongs to now.
         """
@@ -119,13 +128,22 @@ class ClusterAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admi
                 messages.WARNING,
             )
             return HttpResponseRedirect(cluster_url(contact.linked_id))
+        detail = cluster_detail(primary_id=cluster.id)
+        blocklist = current_policy(token=governance_token()).blocklist
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "contact_opts": Contact._meta,
             "title": f"Cluster #{cluster.id}",
             "subtitle": str(cluster),
-            "cluster": cluster_detail(primary_id=cluster.id),
+            "cluster": detail,
+            "graph": cluster_picture(
+                contacts=detail.members,
+                links=detail.links,
+                primary_id=cluster.id,
+                blocks=blocklist.blocks,
+            ),
+            "history": history_entries(events=detail.events),
             "can_correct": self.has_correct_permission(request),
             "can_soft_delete": self.has_soft_delete_permission(request),
             "erase_url": self.erase_url(request, cluster.id),

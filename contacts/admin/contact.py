@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from contacts.admin.common import (
@@ -23,6 +24,7 @@ from contacts.admin.common import (
     reconcile_clusters_of,
     redirect_with_ids,
 )
+from contacts.admin.importing import contact_import_view
 from contacts.admin.privacy import ErasureActionsMixin
 from contacts.exceptions import CorrectionError
 from contacts.forms import ContactIdentifiersForm
@@ -44,25 +46,26 @@ from contacts.services.corrections import (
 
 @admin.register(Contact)
 class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admin.ModelAdmin):
+    # What fits a laptop's screen beside the sidebar (docs/admin.md, "Lists"); the rest, such as
+    # when a contact was deleted, is on its page. A primary's own row says so in "primary".
     list_display = [
-        "id",
+        "contact",
+        "status",
         "email",
         "phone_number",
-        "link_precedence",
         "primary",
         "cluster_size",
         "created_at",
-        "deleted_at",
     ]
+    list_display_links = ["contact"]
     list_filter = ["link_precedence", LiveListFilter, ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["linked"]
     search_fields = ["=id", "=email", "=phone_number"]
     search_help_text = SEARCH_HELP
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     ordering = ["-id"]
     # Other orders would sort every contact: the id is the creation order, and has an index.
-    sortable_by = ["id"]
+    sortable_by = ["contact"]
     fields = [
         "email",
         "phone_number",
@@ -87,10 +90,29 @@ class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admi
             return queryset, False
         return queryset.filter(contact_search_filter(term=search_term)), False
 
+    @admin.display(description="contact", ordering="id")
+    def contact(self, contact: Contact) -> str:
+        return f"#{contact.id}"
+
+    @admin.display(description="status")
+    def status(self, contact: Contact) -> str:
+        """A badge on a soft-deleted contact (its row is struck through by the list's style
+        sheet), with the time of the deletion as its tooltip."""
+        if contact.deleted_at is None:
+            return "live"
+        deleted_at = formats.localize(timezone.template_localtime(contact.deleted_at))
+        return format_html(
+            '<span class="badge-deleted" title="Soft-deleted {}">deleted</span>', deleted_at
+        )
+
     @admin.display(description="primary")
     def primary(self, contact: Contact) -> str:
-        leader = contact.linked or contact
-        return format_html('<a href="{}">{}</a>', cluster_url(leader.id), leader)
+        """A link to the cluster: its primary's number, or "itself" on the primary's own row."""
+        if contact.linked_id is None:
+            return format_html('<a href="{}">itself</a>', cluster_url(contact.id))
+        return format_html(
+            '<a href="{}">#{}</a>', cluster_url(contact.linked_id), contact.linked_id
+        )
 
     @admin.display(description="cluster size")
     def cluster_size(self, contact: Contact) -> int:
@@ -109,6 +131,7 @@ class ContactAdmin(ErasureActionsMixin, CorrectionsMixin, ReplicaListMixin, admi
             ),
             path("soft-delete/", view(self.soft_delete_view), name=name("soft_delete")),
             path("restore/", view(self.restore_view), name=name("restore")),
+            path("import/", view(contact_import_view(self)), name=name("import")),
             *super().get_urls(),
         ]
 

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
 
 from contacts.admin.common import (
     IdentifierSearchMixin,
@@ -29,6 +30,7 @@ from contacts.admin.common import (
     cluster_url,
     describe_result,
 )
+from contacts.admin.sentences import timestamp
 from contacts.exceptions import ServiceError
 from contacts.forms import BlockedIdentifierForm
 from contacts.models import (
@@ -260,16 +262,11 @@ class HeldMergeAdmin(
 
     list_display = [
         "id",
-        "kind",
-        "primary",
-        "other_primaries",
+        "held",
         "email",
         "phone_number",
-        "size",
-        "limit",
-        "occurrences",
-        "first_seen_at",
-        "last_seen_at",
+        "size_of_limit",
+        "seen",
         "status",
     ]
     list_filter = [HeldMergeStatusFilter, "kind"]
@@ -300,15 +297,25 @@ class HeldMergeAdmin(
         "dismiss_selected",
     ]
 
-    @admin.display(description="primary")
-    def primary(self, held: HeldMerge) -> SafeString:
-        return cluster_link(held.primary_id)
-
-    @admin.display(description="other primaries")
-    def other_primaries(self, held: HeldMerge) -> SafeString | str:
+    @admin.display(description="held", ordering="kind")
+    def held(self, held: HeldMerge) -> SafeString:
+        """What the write would have done, to which identities (their primaries)."""
+        primary = cluster_link(held.primary_id)
         if not held.other_primary_ids:
-            return "— (a new contact)"
-        return format_html_join(", ", "{}", ((cluster_link(i),) for i in held.other_primary_ids))
+            return format_html("a new contact in {}", primary)
+        others = format_html_join(", ", "{}", ((cluster_link(i),) for i in held.other_primary_ids))
+        return format_html("merge of {} with {}", primary, others)
+
+    @admin.display(description="size of limit", ordering="size")
+    def size_of_limit(self, held: HeldMerge) -> str:
+        return f"{held.size} of {held.limit}"
+
+    @admin.display(description="seen", ordering="last_seen_at")
+    def seen(self, held: HeldMerge) -> SafeString:
+        times = ngettext("%(count)d time", "%(count)d times", held.occurrences) % {
+            "count": held.occurrences
+        }
+        return format_html("{}, last {}", times, timestamp(held.last_seen_at))
 
     @admin.action(description="Approve: apply the merge", permissions=["govern"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

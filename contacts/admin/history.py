@@ -1,11 +1,16 @@
-"""The history of clusters and the link records: read-only lists."""
+"""The history of clusters, told in sentences (``sentences.py``), and the link records:
+read-only lists."""
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from contacts.admin.common import IdentifierSearchMixin, ReadOnlyMixin, ReplicaListMixin
-from contacts.models import ClusterEvent, IdentityLink
+from contacts.admin.sentences import event_sentence, timestamp
+from contacts.models import ClusterEvent, EventKind, IdentityLink
 
 
 def _contact_link(contact_id: int) -> str:
@@ -18,7 +23,9 @@ def _contact_link(contact_id: int) -> str:
 class ClusterEventAdmin(ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     """The append-only history: every change to links, with its source and staff user."""
 
-    list_display = ["created_at", "kind", "source", "contact", "primary", "user"]
+    list_display = ["when", "kind", "what_happened", "source"]
+    fields = ["when", "what_happened", "kind", "source", "contact", "primary", "user", "details"]
+    readonly_fields = ["when", "what_happened", "contact", "primary"]
     list_filter = ["kind", "source", ("created_at", admin.DateFieldListFilter)]
     list_select_related = ["user"]
     search_fields = ["=contact_id", "=primary_id"]
@@ -26,6 +33,25 @@ class ClusterEventAdmin(ReadOnlyMixin, ReplicaListMixin, admin.ModelAdmin):
     show_full_result_count = False
     ordering = ["-id"]
     actions = None
+
+    class Media:
+        css = {"all": ["contacts/admin/identity_pages.css"]}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Each event knows whether its contact was erased since: the values missing from its
+        details then read ``[erased]``."""
+        erased = ClusterEvent.objects.filter(
+            kind=EventKind.ERASED, contact_id=OuterRef("contact_id")
+        )
+        return super().get_queryset(request).annotate(contact_erased=Exists(erased))
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, event: ClusterEvent) -> SafeString:
+        return timestamp(event.created_at)
+
+    @admin.display(description="what happened")
+    def what_happened(self, event: ClusterEvent) -> SafeString:
+        return event_sentence(event, erased=event.contact_erased)
 
     @admin.display(description="contact", ordering="contact_id")
     def contact(self, event: ClusterEvent) -> str:

@@ -22,9 +22,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import ngettext
 
 from contacts.admin.common import ReadOnlyMixin, ReplicaListMixin
+from contacts.admin.sentences import timestamp
 from contacts.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from contacts.normalize import parse_row_id
 from contacts.rules.events import ALL_EVENT_TYPES
@@ -39,6 +41,8 @@ from contacts.services.webhooks import (
 
 REDELIVER = f"{WebhookDelivery._meta.app_label}.change_webhookdelivery"
 EVENT_PREFIX = "evt_"
+# The start of a delivery's last error that its list row shows.
+LIST_ERROR_CHARS = 40
 
 
 def event_label(event_id: int) -> str:
@@ -287,16 +291,12 @@ class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, ReplicaListMixin, admi
 
     list_display = [
         "id",
-        "event_name",
-        "event_type",
+        "event",
         "identity",
         "endpoint",
         "status",
-        "attempts",
-        "last_status_code",
-        "last_error",
-        "next_attempt_at",
-        "delivered_at",
+        "attempts_made",
+        "when",
     ]
     list_filter = ["status", EndpointFilter]
     list_select_related = ["event", "endpoint"]
@@ -337,6 +337,26 @@ class WebhookDeliveryAdmin(IdsSearchMixin, ReadOnlyMixin, ReplicaListMixin, admi
     @admin.display(description="event type")
     def event_type(self, delivery: WebhookDelivery) -> str:
         return delivery.event.type
+
+    @admin.display(description="event")
+    def event(self, delivery: WebhookDelivery) -> SafeString:
+        return format_html("{}<br>{}", event_label(delivery.event_id), delivery.event.type)
+
+    @admin.display(description="attempts")
+    def attempts_made(self, delivery: WebhookDelivery) -> str:
+        """The count and how the last one ended; the whole error is on the delivery's page."""
+        last = [str(code) for code in [delivery.last_status_code] if code is not None]
+        if delivery.last_error:
+            last.append(Truncator(delivery.last_error).chars(LIST_ERROR_CHARS))
+        return " · ".join([str(delivery.attempts), *last])
+
+    @admin.display(description="delivered or next attempt")
+    def when(self, delivery: WebhookDelivery) -> SafeString | str:
+        if delivery.delivered_at is not None:
+            return format_html("delivered {}", timestamp(delivery.delivered_at))
+        if delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at is not None:
+            return format_html("next {}", timestamp(delivery.next_attempt_at))
+        return "—"
 
     @admin.display(description="identity")
     def identity(self, delivery: WebhookDelivery) -> str:

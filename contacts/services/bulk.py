@@ -3,8 +3,10 @@ import of ``manage.py import_contacts``.
 """
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,6 +26,12 @@ from contacts.rules import (
     OversizedCluster,
     oversized_components,
     plan_import,
+)
+from contacts.rules.import_effects import (
+    ImportEffects,
+    import_effects,
+    stored_leader_ids,
+    touched_components,
 )
 from contacts.selectors.checks import (
     Progress,
@@ -90,17 +98,34 @@ def identifiers_repair(
     return changed
 
 
+class Phases(Protocol):
+    """Told that a phase of the work begins, and how many ``unit`` it counts; returns the
+    ``Progress`` of that phase. The commands pass their progress bars (``management.progress``)."""
+
+    def __call__(self, name: str, *, total: int, unit: str) -> Progress: ...
+
+
+def no_phases(name: str, *, total: int, unit: str) -> Progress:
+    """The default ``Phases``: report nothing."""
+    return no_progress
+
+
 @dataclass(frozen=True)
 class ImportResult:
-    """What an import wrote, or would write on a dry run."""
+    """What an import wrote, or would write on a dry run: every figure comes from the plan, so a
+    dry run and the write of the same rows over the same stored rows report the same."""
 
     contacts_created: int
     links_created: int
     unchanged: int
-    clusters: int
-    """Clusters that gained imported contacts."""
+    clusters_created: int
+    """Clusters made only of imported contacts."""
+    clusters_grown: int
+    """Stored clusters that gained imported contacts."""
+    merges: list[list[int]]
+    """Per resulting cluster that joins two stored clusters or more, their stored primaries."""
     relinked_ids: list[int]
-    """Contacts already stored that changed cluster or primary (empty on a dry run)."""
+    """Stored contacts whose cluster or primary changes."""
     blocked: int = 0
     """Rows whose every value is blocked: not imported (docs/governance.md)."""
     never_linked: int = 0
@@ -117,17 +142,17 @@ def contacts_import(
     label: str,
     write: bool,
     chunk_size: int,
-    progress: Progress = no_progress,
+    phases: Phases = no_phases,
     allow_large_clusters: bool = False,
 ) -> ImportResult:
     """Import order-history rows as if each were sent to ``/identify/``, oldest first, in bulk.
 
     The rows are applied after everything already stored; each new contact keeps its row's
     created time, so a cluster is led by its oldest contact, imported or not (SPEC §2). Decided
-    over an in-memory graph (``rules.plan_import``), written in a few bulk statements. History:
-    one event per cluster that gained contacts, listing them (``label`` names the import). The
-    tables are analyzed once written, so that what follows (the stored clusters' reconciliation,
-    then the API) is planned from what they now hold.
+    over an in-memory graph (``rules.plan_import``), written in a few bulk statements of
+    ``chunk_size`` rows. History: one event per cluster that gained contacts, listing them
+    (``label`` names the import). The tables are analyzed once written, so that what follows (the
+    stored clusters' reconciliation, then the API) is planned from what they now hold.
 
     Blocked values and never-link pairs are applied as ``/identify/`` applies them. An import that
     would take a cluster past its size limit (``IDENTITY_MAX_CLUSTER_SIZE``) writes nothing unless
@@ -135,78 +160,113 @@ def contacts_import(
 
     Without ``write`` this only reads and decides. With it, on PostgreSQL, the contacts table is
     locked in ``EXCLUSIVE`` mode for the transaction: ``/identify/`` keeps answering lookups but its
-    writes wait until the import commits (docs/concurrency.md).
+    writes wait until the import commits (docs/concurrency.md). ``phases`` is told of the loading,
+    planning, writing and reconciling phases as each begins.
     """
-    db = backend()
     if not write:
-        graph, plan, oversized = _import_plan(rows=rows, chunk_size=chunk_size, progress=progress)
-        clusters = {graph.component(position) for position in _new_positions(graph, plan)}
-        return _import_result(plan=plan, clusters=len(clusters), oversized=oversized)
+        return _import_plan(rows=rows, chunk_size=chunk_size, phases=phases).result()
     with transaction.atomic():
         lock_contacts_table()
-        graph, plan, oversized = _import_plan(rows=rows, chunk_size=chunk_size, progress=progress)
-        if oversized and not allow_large_clusters:
-            clusters = {graph.component(position) for position in _new_positions(graph, plan)}
-            return _import_result(plan=plan, clusters=len(clusters), oversized=oversized)
-        clusters, touched = _import_write(
-            graph=graph, plan=plan, label=label, batch_size=chunk_size
+        planned = _import_plan(rows=rows, chunk_size=chunk_size, phases=phases)
+        if planned.oversized and not allow_large_clusters:
+            return planned.result()
+        touched = _import_write(
+            graph=planned.graph,
+            plan=planned.plan,
+            label=label,
+            batch_size=chunk_size,
+            progress=phases(
+                "writing", total=len(planned.plan.contacts) + len(planned.plan.links), unit="rows"
+            ),
         )
-        if plan.contacts or plan.links:
-            db.tables_analyze(models=[Contact, IdentityLink])
+        if planned.plan.contacts or planned.plan.links:
+            backend().tables_analyze(models=[Contact, IdentityLink])
         seeds = sorted(touched)
-        relinked = []
+        progress = phases("reconciling", total=len(seeds), unit="clusters")
         for start in range(0, len(seeds), chunk_size):
             batch = seeds[start : start + chunk_size]
-            relinked += clusters_reconcile(contact_ids=batch, source=Source.COMMAND).relinked_ids
-    return _import_result(
-        plan=plan,
-        clusters=clusters,
-        oversized=oversized,
-        relinked_ids=sorted(relinked),
-        written=True,
-    )
+            clusters_reconcile(contact_ids=batch, source=Source.COMMAND)
+            progress(len(batch))
+    return planned.result(written=True)
 
 
-def _import_plan(
-    *, rows: list[ImportRow], chunk_size: int, progress: Progress
-) -> tuple[ContactGraph, ImportPlan, list[OversizedCluster]]:
+@dataclass(frozen=True)
+class _PlannedImport:
+    graph: ContactGraph
+    plan: ImportPlan
+    effects: ImportEffects
+    oversized: list[OversizedCluster]
+
+    def result(self, *, written: bool = False) -> ImportResult:
+        plan, effects = self.plan, self.effects
+        return ImportResult(
+            contacts_created=len(plan.contacts),
+            links_created=len(plan.links),
+            unchanged=plan.unchanged,
+            clusters_created=effects.clusters_created,
+            clusters_grown=effects.clusters_grown,
+            merges=effects.merges,
+            relinked_ids=effects.relinked_ids,
+            blocked=len(plan.blocked),
+            never_linked=len(plan.never_linked),
+            oversized=self.oversized,
+            written=written,
+        )
+
+
+def _import_plan(*, rows: list[ImportRow], chunk_size: int, phases: Phases) -> _PlannedImport:
+    """Load the stored graph, plan the rows over it, and decide what that does to the stored
+    clusters: the same reads and decisions for a dry run and a write."""
     policy = stored_policy()
-    graph = contact_graph_load(chunk_size=chunk_size, policy=policy, progress=progress)
-    plan = plan_import(graph=graph, rows=rows, policy=policy)
-    oversized = oversized_components(graph=graph, plan=plan, policy=policy)
-    return graph, plan, oversized
-
-
-def _import_result(
-    *,
-    plan: ImportPlan,
-    clusters: int,
-    oversized: list[OversizedCluster],
-    relinked_ids: Sequence[int] = (),
-    written: bool = False,
-) -> ImportResult:
-    return ImportResult(
-        contacts_created=len(plan.contacts),
-        links_created=len(plan.links),
-        unchanged=plan.unchanged,
-        clusters=clusters,
-        relinked_ids=list(relinked_ids),
-        blocked=len(plan.blocked),
-        never_linked=len(plan.never_linked),
-        oversized=oversized,
-        written=written,
+    graph = contact_graph_load(
+        chunk_size=chunk_size,
+        policy=policy,
+        progress=phases("loading", total=Contact.live.count(), unit="contacts"),
     )
+    progress = phases("planning", total=len(rows) + len(graph), unit="rows")
+    plan = plan_import(graph=graph, rows=rows, policy=policy)
+    progress(len(rows))
+    components = touched_components(graph=graph, plan=plan, progress=progress, chunk=chunk_size)
+    leader_ids = stored_leader_ids(graph=graph, components=components)
+    effects = import_effects(
+        graph=graph,
+        plan=plan,
+        components=components,
+        created_at=_created_at(contact_ids=leader_ids, chunk_size=chunk_size),
+    )
+    oversized = oversized_components(graph=graph, plan=plan, policy=policy)
+    return _PlannedImport(graph=graph, plan=plan, effects=effects, oversized=oversized)
+
+
+def _created_at(*, contact_ids: list[int], chunk_size: int) -> dict[int, datetime]:
+    created_at: dict[int, datetime] = {}
+    for start in range(0, len(contact_ids), chunk_size):
+        batch = contact_ids[start : start + chunk_size]
+        created_at.update(Contact.objects.filter(id__in=batch).values_list("id", "created_at"))
+    return created_at
 
 
 def _new_positions(graph: ContactGraph, plan: ImportPlan) -> range:
     return range(plan.first_position, len(graph))
 
 
+def _counted(rows: Iterable[tuple], *, every: int, progress: Progress) -> Iterator[tuple]:
+    """``rows``, telling ``progress`` of each ``every`` of them as they are consumed."""
+    count = 0
+    for row in rows:
+        yield row
+        count += 1
+        if count == every:
+            progress(count)
+            count = 0
+    progress(count)
+
+
 def _import_write(
-    *, graph: ContactGraph, plan: ImportPlan, label: str, batch_size: int
-) -> tuple[int, set[int]]:
-    """Insert the planned contacts, link records and history; returns the number of clusters
-    that gained contacts and one stored contact of each stored cluster the import touched.
+    *, graph: ContactGraph, plan: ImportPlan, label: str, batch_size: int, progress: Progress
+) -> set[int]:
+    """Insert the planned contacts, link records and history; returns one stored contact of
+    each stored cluster the import touched.
 
     New contacts are linked to the oldest new contact of their component. A component that
     already had stored contacts is handed back so that ``clusters_reconcile`` elects its primary
@@ -220,7 +280,6 @@ def _import_write(
     leaders = graph.leaders()
     now = timezone.now()
     touched: set[int] = set()
-    roots: set[int] = set()
     linked_ids = array("q")
     for position in positions:
         root = graph.component(position)
@@ -232,7 +291,6 @@ def _import_write(
         else:
             linked_ids.append(graph.linked_ids[leader] or graph.contact_ids[leader])
             touched.add(graph.contact_ids[leader])
-        roots.add(root)
     contacts = (
         (
             contact_id,
@@ -256,7 +314,7 @@ def _import_write(
             "created_at",
             "updated_at",
         ],
-        rows=contacts,
+        rows=_counted(contacts, every=batch_size, progress=progress),
         batch_size=batch_size,
     )
     for row in plan.links:
@@ -276,7 +334,8 @@ def _import_write(
         ignore_conflicts=True,
         batch_size=batch_size,
     )
+    progress(len(plan.links))
     db.record_import_history(
         contact_ids=ids, linked_ids=linked_ids, label=label, now=now, batch_size=batch_size
     )
-    return len(roots), touched
+    return touched

@@ -52,7 +52,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "REQUIRE_POSTGRES is set but DATABASE_URL does not point at PostgreSQL"
         )
     skip = pytest.mark.skip(
-        reason="needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres"
+        reason="needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/bitespeed "
+        "(the suite runs in a test_bitespeed database it creates and drops)"
     )
     for item in items:
         if "postgres" in item.keywords:

@@ -287,3 +287,72 @@ class TestHistoryAndLinkRecords:
         assert len(listed_ids(admin_client.get(url, {"q": "717-171"}))) == 1
         assert len(listed_ids(admin_client.get(url, {"q": "GEORGE@example.com"}))) == 1
         assert listed_ids(admin_client.get(url, {"q": "919191"})) == []
+
+
+class TestSiteAndLandingPage:
+    def test_the_admin_carries_the_services_name(self, admin_client):
+        response = admin_client.get(reverse("admin:index"))
+
+        assert response.context["site_header"] == "Identity reconciliation"
+        assert response.context["site_title"] == "Identity reconciliation"
+        assert "Django administration" not in response.content.decode()
+
+    def test_the_identity_pages_come_first_on_the_index(self, admin_client):
+        apps = admin_client.get(reverse("admin:index")).context["app_list"]
+
+        assert apps[0]["app_label"] == "contacts"
+        assert [model["object_name"] for model in apps[0]["models"][:4]] == [
+            "Cluster",
+            "Contact",
+            "ClusterEvent",
+            "IdentityLink",
+        ]
+        assert {app["app_label"] for app in apps[1:]} >= {"axes", "auth"}
+
+    def test_view_site_leads_to_the_landing_page(self, admin_client):
+        response = admin_client.get(reverse("admin:index"))
+
+        assert response.context["site_url"] == reverse("landing") == "/"
+
+    def test_the_landing_page_points_to_the_docs_the_admin_and_the_health_checks(self, client):
+        response = client.get("/")
+
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/html")
+        page = response.content.decode()
+        for path in ["/docs/", "/redoc/", "/api/schema/", "/admin/", "/health/", "/health/ready/"]:
+            assert f'href="{path}"' in page
+        assert "https://" not in page
+
+    def test_other_unknown_paths_keep_the_apis_json_404(self, client):
+        response = client.get("/nothing-here/")
+
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("application/json")
+
+
+class TestListColumns:
+    def test_a_soft_deleted_contact_carries_a_badge_and_its_primary_is_a_number(
+        self, admin_client, make_contact
+    ):
+        primary = make_contact(email="marty@example.com", phone="111")
+        deleted = make_contact(email="doc@example.com", phone="111", linked=primary, deleted=True)
+
+        page = admin_client.get(CONTACTS).content.decode()
+
+        assert page.count('class="badge-deleted"') == 1
+        contact_page = reverse("admin:contacts_contact_change", args=[deleted.id])
+        assert f'<a href="{contact_page}">#{deleted.id}</a>' in page
+        assert f'<a href="{cluster_page(primary.id)}">#{primary.id}</a>' in page
+        assert f'<a href="{cluster_page(primary.id)}">itself</a>' in page
+
+    def test_a_cluster_is_listed_by_number_with_its_identifiers_counted(
+        self, admin_client, make_contact
+    ):
+        primary = make_contact(email="marty@example.com", phone="111")
+        make_contact(email="marty@example.org", phone="111", linked=primary)
+
+        page = admin_client.get(CLUSTERS).content.decode()
+
+        assert f'<a href="{cluster_page(primary.id)}">#{primary.id}</a>' in page
+        assert "2 emails, 1 phone" in page

@@ -21,9 +21,26 @@ from django.test import Client
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pytest_django.live_server_helper import LiveServer
 
-from contacts.models import HeldMerge, HeldMergeKind, IdentifierKind, MatchType
+from contacts.models import (
+    ClusterLimit,
+    Contact,
+    ErasureScope,
+    HeldMerge,
+    HeldMergeKind,
+    IdentifierKind,
+    IdentityLink,
+    MatchType,
+    Scope,
+    Source,
+)
+from contacts.selectors.privacy import ErasureSubject
+from contacts.services.api_keys import api_key_create
+from contacts.services.corrections import contacts_soft_delete
+from contacts.services.events import events_sequence
 from contacts.services.governance import identifier_block
 from contacts.services.identify import contact_identify
+from contacts.services.privacy import Requester, person_erase
+from contacts.services.webhooks import webhook_endpoint_create
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -37,6 +54,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "browser"
+# A laptop's screen: the admin's lists must fit it beside Django's navigation sidebar.
+VIEWPORT = {"width": 1280, "height": 800}
 PASSWORD = "correct horse battery staple"
 
 pytestmark = [
@@ -79,12 +98,12 @@ def browser() -> Iterator[Browser]:
 
 @contextmanager
 def chromium_page(browser: Browser) -> Iterator[Page]:
-    """A page, 1280 by 900, in a fresh context (no cookies, no cache) closed when the block ends:
+    """A page of ``VIEWPORT`` in a fresh context (no cookies, no cache) closed when the block ends:
     inside the test, so that the live server's threads finish their requests before the test's
     database clean-up. The block fails if the browser refused anything under the
     Content-Security-Policy (Playwright leaves the policy enforced: ``bypass_csp`` is off)."""
     violations: list[str] = []
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         context.expose_binding("reportCspViolation", lambda _source, text: violations.append(text))
         context.add_init_script(REPORT_CSP_VIOLATIONS)
@@ -203,6 +222,7 @@ def test_a_lead_blocks_the_shops_phone_number_from_the_data_quality_page(
 # {cluster} is a cluster's primary, {contact} a secondary of it, {entry} a blocked email and
 # {held} a held merge.
 PAGES = [
+    ("/", "main", "Health checks"),
     ("/admin/login/", "#login-form", "Password"),
     ("/admin/", "#content-main", "Identity clusters"),
     ("/admin/contacts/cluster/?q=222", "#result_list", "lorraine@example.com"),
@@ -268,3 +288,131 @@ def test_each_admin_and_docs_page_renders_with_no_csp_violation(
         expect(page.locator(rendered)).to_contain_text(text)
         # What a page loads after it first renders (ReDoc's menu, say) is in before the count.
         page.wait_for_load_state("networkidle")
+
+
+# Every list of the contacts app, showing every row (the held merges' queue opens on the pending),
+# and the name of its screenshot.
+CHANGELISTS = [
+    ("/admin/contacts/contact/", "contacts-list"),
+    ("/admin/contacts/cluster/", "clusters-list"),
+    ("/admin/contacts/clusterevent/", "history-list"),
+    ("/admin/contacts/identitylink/", "link-records-list"),
+    ("/admin/contacts/apikey/", "api-keys-list"),
+    ("/admin/contacts/blockedidentifier/", "blocked-identifiers-list"),
+    ("/admin/contacts/heldmerge/?status=all", "held-merges-list"),
+    ("/admin/contacts/clusterlimit/", "cluster-limits-list"),
+    ("/admin/contacts/erasure/", "erasures-list"),
+    ("/admin/contacts/webhookendpoint/", "webhook-endpoints-list"),
+    ("/admin/contacts/webhookdelivery/", "webhook-deliveries-list"),
+    ("/admin/contacts/outboxevent/", "identity-events-list"),
+    ("/admin/", "admin-index"),
+]
+LONG_EMAIL = "marty.seamus.mcfly.the.third@hill-valley-high-school-alumni.example.com"
+
+
+def seed_every_list(user: AbstractBaseUser) -> int:
+    """A few rows in each list, with values as long as customers type them; returns the id of a
+    soft-deleted contact."""
+    webhook_endpoint_create(
+        url="https://crm.example.com/hooks/identity-reconciliation/production", event_types=[]
+    )
+    lorraine = contact_identify(email=LONG_EMAIL, phone_number="+1 (555) 010-0777").primary_id
+    for number in range(12):
+        contact_identify(email=f"{number}.{LONG_EMAIL}", phone_number=f"+155501{number:05}")
+    contact_identify(email=LONG_EMAIL, phone_number="+15550109999")
+    deleted = Contact.objects.get(phone_number="+15550109999").id
+    contacts_soft_delete(contact_ids=[deleted], user=user)
+    IdentityLink.objects.create(email=LONG_EMAIL, phone_number="+15550100001")
+    events_sequence()
+    api_key_create(name="Checkout service, production", scopes=[Scope.IDENTIFY, Scope.PRIVACY])
+    identifier_block(
+        kind=IdentifierKind.EMAIL, match=MatchType.EXACT, value=LONG_EMAIL, reason="the shop's"
+    )
+    held = HeldMerge.objects.create(
+        email=LONG_EMAIL,
+        phone_number="+15550100002",
+        kind=HeldMergeKind.MERGE,
+        primary_id=lorraine,
+        size=4,
+        limit=3,
+    )
+    ClusterLimit.objects.create(contact_id=lorraine, max_size=40, held_merge=held, set_by=user)
+    person_erase(
+        subject=ErasureSubject(scope=ErasureScope.IDENTIFIER, email=f"0.{LONG_EMAIL}"),
+        reason="the person asked, by email to support",
+        requester=Requester(source=Source.ADMIN, name=user.get_username(), user=user),
+    )
+    return deleted
+
+
+def overflow(page: Page) -> dict[str, list[int]]:
+    """The boxes wider inside than they show, each as [scrollWidth, clientWidth]: the list's
+    results (their own scroll box) and the whole page."""
+    return page.evaluate("""() => Object.fromEntries(
+        [["results", document.querySelector("#changelist-form .results")],
+         ["document", document.documentElement]]
+        .filter(([, box]) => box && box.scrollWidth > box.clientWidth)
+        .map(([name, box]) => [name, [box.scrollWidth, box.clientWidth]])
+    )""")
+
+
+@pytest.mark.parametrize(("path", "screenshot"), CHANGELISTS)
+def test_each_list_fits_a_laptop_screen(browser, live_server, django_user_model, path, screenshot):
+    """No column is beyond the right edge at 1280 by 800, beside the navigation sidebar (open, as
+    Django first shows it), even with long emails."""
+    user = django_user_model.objects.create_superuser("support")
+    seed_every_list(user)
+
+    with chromium_page(browser) as page:
+        sign_in(page, live_server, user)
+        page.goto(f"{live_server.url}{path}")
+        expect(page.locator("#content")).to_be_visible()
+        snap(page, screenshot)
+
+        assert overflow(page) == {}
+
+
+def test_a_soft_deleted_contact_is_marked_in_the_list(browser, live_server, django_user_model):
+    user = django_user_model.objects.create_superuser("support")
+    deleted = seed_every_list(user)
+
+    with chromium_page(browser) as page:
+        sign_in(page, live_server, user)
+        page.goto(f"{live_server.url}/admin/contacts/contact/")
+        link = page.get_by_role("link", name=f"#{deleted}", exact=True)
+        row = page.locator("#result_list tbody tr").filter(has=link)
+
+        badge = row.locator(".badge-deleted")
+        expect(badge).to_have_text("deleted")
+        expect(badge).to_be_in_viewport(ratio=1)
+        expect(row.locator(".field-email")).to_have_css("text-decoration-line", "line-through")
+        expect(page.locator("#result_list .badge-deleted")).to_have_count(1)
+
+
+@pytest.mark.parametrize("path", ["/", "/docs/", "/redoc/"])
+def test_the_landing_page_and_the_docs_load_nothing_from_another_host(browser, live_server, path):
+    with chromium_page(browser) as page:
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")
+
+        elsewhere = [
+            url
+            for url in requested
+            if not url.startswith((f"{live_server.url}/", "data:", "blob:"))
+        ]
+        assert requested
+        assert elsewhere == []
+
+
+def test_the_landing_page_points_to_the_docs_the_admin_and_the_health_checks(browser, live_server):
+    with chromium_page(browser) as page:
+        page.goto(f"{live_server.url}/")
+
+        expect(page.locator("h1")).to_have_text("Identity reconciliation")
+        for name in ["/docs/", "/redoc/", "/admin/", "/health/", "/health/ready/"]:
+            expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        snap(page, "landing-page")
+        page.get_by_role("link", name="/health/ready/", exact=True).click()
+        expect(page.locator("body")).to_contain_text('"status"')

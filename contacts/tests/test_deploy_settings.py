@@ -1,4 +1,5 @@
-"""Production settings from the environment: `check --deploy` is clean, no SECRET_KEY no start."""
+"""Production settings from the environment: `check --deploy` is clean, no SECRET_KEY no start,
+gunicorn binds HOST:PORT."""
 
 import json
 import secrets
@@ -51,9 +52,44 @@ def test_check_deploy_flags_a_service_served_without_https(django_process):
 def test_missing_secret_key_refuses_to_start(django_process):
     result = django_process("manage.py", "check", env={"DEBUG": "false", "SECRET_KEY": ""})
 
-    assert result.returncode != 0
-    assert "ImproperlyConfigured: SECRET_KEY is not set" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is not set.")
     assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["change-me", "django-insecure-" + SECRET_KEY])
+def test_a_published_secret_key_refuses_to_start_in_production(django_process, key):
+    refused = django_process("manage.py", "check", env={"DEBUG": "false", "SECRET_KEY": key})
+    developing = django_process("manage.py", "check", env={"DEBUG": "true", "SECRET_KEY": key})
+
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Configuration error: SECRET_KEY is a published example")
+    assert developing.returncode == 0, developing.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "bind"),
+    [
+        (None, "0.0.0.0:8000"),
+        ("127.0.0.1", "127.0.0.1:8000"),
+        ("::1", "[::1]:8000"),
+        ("[::1]", "[::1]:8000"),
+    ],
+)
+def test_gunicorn_binds_host_beside_port(django_process, host, bind):
+    result = django_process(
+        "-m",
+        "gunicorn",
+        "--config",
+        "gunicorn.conf.py",
+        "--print-config",
+        "bitespeed.wsgi",
+        env={"HOST": host, "PORT": None},
+    )
+
+    assert result.returncode == 0, result.stderr
+    printed = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert {name.strip(): value.strip() for name, value in printed.items()}["bind"] == f"['{bind}']"
 
 
 def test_a_platform_domain_is_allowed_trusted_and_served_over_https(django_process):

@@ -438,7 +438,7 @@ class TestHeldMerges:
 
         call_command("reconcile", "--check", "--no-progress", stdout=out)
 
-        assert "1 clusters are past their size limit" in out.getvalue()
+        assert "1 cluster is past the size limit" in out.getvalue()
 
     def test_an_import_past_the_limit_writes_nothing_without_the_flag(
         self, clusters_of_three, tmp_path: Path

@@ -1,14 +1,17 @@
 """``manage.py import_contacts``: the outcome of sending the rows to ``/identify/``, in bulk."""
 
 import json
+import os
 import random
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from contacts.management.commands.import_contacts import EXIT_REJECTED
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
 from contacts.services.identify import contact_identify
 from contacts.tests.graph_model import assert_invariants
@@ -41,9 +44,22 @@ def write_csv(path: Path, orders: list) -> Path:
 
 
 def import_file(path: Path, *args: str) -> tuple[str, str]:
-    out, err = StringIO(), StringIO()
-    call_command("import_contacts", str(path), *args, "--no-progress", stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    out, err, status = run_import(path, *args, "--no-progress")
+    assert status == 0, err
+    return out, err
+
+
+def run_import(path: Path, *args: str, stderr: TextIO | None = None) -> tuple[str, str, int]:
+    """The command's stdout, stderr and exit status."""
+    out, err = StringIO(), stderr or StringIO()
+    try:
+        call_command("import_contacts", str(path), *args, stdout=out, stderr=err)
+    except CommandError as error:
+        err.write(f"CommandError: {error}\n")
+        status = error.returncode
+    else:
+        status = 0
+    return out.getvalue(), err.getvalue() if stderr is None else "", status
 
 
 def outcome() -> dict:
@@ -106,9 +122,10 @@ def test_bad_rows_are_reported_with_their_line_numbers_and_the_rest_is_imported(
         "fine@example.com,(555) 123,2024-01-02\n"
     )
 
-    out, err = import_file(path, "--write")
+    out, err, status = run_import(path, "--write", "--no-progress")
 
-    assert err.splitlines() == [
+    assert status == EXIT_REJECTED
+    assert err.splitlines()[:-1] == [
         "orders.csv:3: email: Enter a valid email address.",
         "orders.csv:4: needs an email or a phone number",
         "orders.csv:5: phoneNumber: Must be 3 to 20 digits, optionally after one leading '+'; "
@@ -136,9 +153,10 @@ def test_json_lines_are_read_like_the_api_body(tmp_path):
         + "\n"
     )
 
-    _, err = import_file(path, "--write")
+    _, err, status = run_import(path, "--write", "--no-progress")
 
-    assert [line.split(":", 2)[1] for line in err.splitlines()] == ["3", "4", "5"]
+    assert status == EXIT_REJECTED
+    assert [line.split(":", 2)[1] for line in err.splitlines()[:-1]] == ["3", "4", "5"]
     assert list(Contact.objects.order_by("id").values_list("email", "phone_number")) == [
         ("a@example.com", "123456"),
         ("b@example.com", "123456"),
@@ -160,7 +178,7 @@ def test_a_dry_run_writes_nothing_and_reports_what_it_would_do(tmp_path, identif
     out, _ = import_file(path)
 
     assert out.startswith("Dry run, nothing written")
-    assert "2 contacts created, 1 link records" in out
+    assert "2 contacts created, 1 link record," in out
     assert list(Contact.objects.values_list("id", "linked_id", "updated_at")) == before
     assert IdentityLink.objects.count() == 0
     assert ClusterEvent.objects.count() == 1
@@ -193,7 +211,7 @@ def test_an_import_into_stored_clusters_merges_them_and_lets_the_oldest_lead(tmp
     out, _ = import_file(path, "--write")
 
     ancient = Contact.objects.get(email="ancient@example.com")
-    assert "1 contacts created, 1 link records" in out
+    assert "1 contact created, 1 link record," in out
     assert set(Contact.objects.exclude(id=ancient.id).values_list("linked_id", flat=True)) == {
         ancient.id
     }
@@ -242,8 +260,11 @@ def test_a_file_of_unknown_format_is_refused(tmp_path):
     path = tmp_path / "orders.txt"
     path.write_text("email\n")
 
-    with pytest.raises(CommandError, match="pass --format"):
-        import_file(path)
+    _, err, status = run_import(path, "--no-progress")
+    assert (status, err) == (
+        1,
+        "CommandError: Cannot tell the format of orders.txt: pass --format.\n",
+    )
     out, _ = import_file(path, "--format", "csv")
     assert "0 valid rows" in out
 
@@ -291,3 +312,144 @@ def test_a_dry_run_gathers_no_statistics(tmp_path):
     import_file(path)
 
     assert analyze_count() == before
+
+
+def figures(summary: str) -> str:
+    """The summary without the words that tell a dry run from a write."""
+    return summary.split(" import ", 1)[-1] if summary.startswith("Dry run") else summary[9:]
+
+
+@pytest.fixture
+def stored_clusters(make_contact):
+    """Three stored clusters, one of them with a stale primary, for imports to grow and merge."""
+    first = make_contact(email="first@example.com", phone="111")
+    make_contact(email="first2@example.com", phone="111", linked=first)
+    second = make_contact(email="second@example.com", phone="222")
+    make_contact(email="second2@example.com", phone="222", linked=second)
+    make_contact(email="third@example.com", phone="333")
+    return first, second
+
+
+SCENARIOS = {
+    "merges, new clusters and rejects": [
+        "first@example.com,222,2030-01-01T00:00:00Z",  # a link record: merges first and second
+        "new@example.com,999,2030-01-02T00:00:00Z",  # a new cluster
+        "new2@example.com,999,2030-01-03T00:00:00Z",  # ... that grows
+        "third3@example.com,333,2030-01-04T00:00:00Z",  # a stored cluster gains a contact
+        "not-an-email,444,",  # rejected
+    ],
+    "an imported contact older than the stored ones leads": [
+        "ancient@example.com,222,2000-01-01T00:00:00Z",  # leads second's cluster: relinks it
+        "ancient@example.com,111,2000-01-02T00:00:00Z",  # and merges first's into it
+        ",12,",  # rejected
+    ],
+    "nothing new": ["first@example.com,111,2030-01-01T00:00:00Z"],
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=list(SCENARIOS))
+def test_a_dry_run_and_the_write_of_a_file_report_the_same_figures(
+    tmp_path, stored_clusters, scenario
+):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,phoneNumber,createdAt\n" + "\n".join(SCENARIOS[scenario]) + "\n")
+    stored = dict(Contact.objects.values_list("id", "linked_id"))
+
+    dry, _, dry_status = run_import(path, "--no-progress")
+    written, _, status = run_import(path, "--write", "--no-progress")
+
+    assert dry.startswith("Dry run, nothing written: would import ")
+    assert written.startswith("Imported ")
+    assert figures(dry) == figures(written)
+    assert dry_status == status
+    after = dict(Contact.objects.filter(id__in=stored).values_list("id", "linked_id"))
+    relinked = sorted(i for i in stored if after[i] != stored[i])
+    assert f"{len(relinked)} stored contact" in written
+    assert_invariants()
+
+
+def test_the_figures_count_new_clusters_apart_from_stored_ones_that_grew(tmp_path, stored_clusters):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "email,phoneNumber,createdAt\n"
+        + "\n".join(SCENARIOS["merges, new clusters and rejects"])
+        + "\n"
+    )
+
+    out, _, _ = run_import(path, "--write", "--no-progress")
+
+    assert out.strip() == (
+        "Imported 4 valid rows (1 rejected): 3 contacts created, 1 link record, "
+        "0 rows already known; 1 new cluster, 1 stored cluster gained contacts, "
+        "2 stored clusters merged into 1, 2 stored contacts relinked; 0 rows with only blocked "
+        "values and 0 rows joining a never-link pair left out."
+    )
+
+
+def test_counts_of_one_are_singular(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", [("one@example.com", "111", START)])
+
+    out, _ = import_file(path, "--write")
+
+    assert out.startswith(
+        "Imported 1 valid row (0 rejected): 1 contact created, 0 link records, 0 rows already "
+        "known; 1 new cluster, 0 stored clusters gained contacts,"
+    )
+
+
+@pytest.mark.parametrize("write", [False, True], ids=["dry run", "write"])
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [(["a@example.com,111,"], 0), (["a@example.com,111,", "bad,222,"], EXIT_REJECTED)],
+    ids=["no rejects", "rejects"],
+)
+def test_the_exit_status_says_whether_rows_were_rejected(tmp_path, write, lines, expected):
+    path = tmp_path / "orders.csv"
+    path.write_text("email,phoneNumber,createdAt\n" + "\n".join(lines) + "\n")
+
+    out, err, status = run_import(path, *(["--write"] if write else []), "--no-progress")
+
+    assert status == expected
+    assert "1 valid row" in out
+    if expected:
+        assert "1 row rejected" in err
+    assert Contact.objects.count() == (1 if write else 0)
+
+
+def test_progress_shows_every_phase_with_a_total_on_a_terminal(tmp_path, stored_clusters):
+    path = write_csv(
+        tmp_path / "orders.csv",
+        [*random_orders(seed=5), ("first@example.com", "222", START)],
+    )
+    controller, terminal = os.openpty()
+    with os.fdopen(terminal, "w") as stderr:
+        _, _, status = run_import(path, "--write", stderr=stderr)
+    shown = read_all(controller)
+
+    assert status == 0
+    for phase in ("reading", "loading", "planning", "writing", "reconciling"):
+        assert f"{phase}: 100%" in shown, phase
+    assert "<00:00" in shown  # the time left
+
+
+def test_no_progress_is_shown_when_stderr_is_not_a_terminal(tmp_path):
+    path = write_csv(tmp_path / "orders.csv", random_orders(seed=5))
+
+    _, err, _ = run_import(path, "--write")
+
+    assert err == ""
+
+
+def read_all(controller: int) -> str:
+    """What was written to a pseudo-terminal whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    return b"".join(chunks).decode()

@@ -5,6 +5,7 @@ SPEC §2, so the command only ever has damage done outside the API to repair.
 """
 
 import random
+import re
 from io import StringIO
 
 import pytest
@@ -38,7 +39,7 @@ def test_check_finds_nothing_and_a_rebuild_changes_nothing_after_a_storm(identif
     call_command("reconcile", "--no-progress", stdout=rebuild)
 
     live = Contact.live.count()
-    assert check.getvalue().startswith(f"{live} contacts read")
+    assert re.match(rf"{live} contacts? read", check.getvalue())
     assert " 0 differ, 0 changed" in check.getvalue()
     assert " 0 differ, 0 changed" in rebuild.getvalue()
     assert (

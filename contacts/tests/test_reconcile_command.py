@@ -1,5 +1,6 @@
 """``manage.py reconcile`` repairs every kind of broken link (SPEC §2, §3, §6)."""
 
+import os
 from io import StringIO
 
 import pytest
@@ -7,6 +8,7 @@ from django.core.management import CommandError, call_command
 
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
 from contacts.tests.graph_model import assert_invariants
+from contacts.tests.test_import_contacts import read_all
 
 pytestmark = [pytest.mark.django_db, pytest.mark.pooler]
 
@@ -140,7 +142,7 @@ class TestScope:
     def test_an_email_scope_repairs_its_cluster_only(self, corrupted):
         output = reconcile("--email", " SHARED@example.com ")
 
-        assert "2 contacts read, 1 clusters, 1 differ, 1 changed" in output
+        assert "2 contacts read, 1 cluster, 1 differs, 1 changed" in output
         first, second = (c for c in corrupted if c.email == "shared@example.com")
         assert primary_of(second) == first.id
         with pytest.raises(CommandError, match="6 contacts differ"):
@@ -149,13 +151,13 @@ class TestScope:
     def test_a_phone_scope_reaches_the_whole_component(self, corrupted):
         out = StringIO()
 
-        with pytest.raises(CommandError, match="1 contacts differ"):
+        with pytest.raises(CommandError, match="1 contact differs"):
             call_command("reconcile", "--phone", "401", "--check", stdout=out)
 
         first, second = (c for c in corrupted if c.email == "shared@example.com")
         *changes, summary = out.getvalue().splitlines()
         assert changes == [f"contact #{second.id}: primary -> secondary of #{first.id}"]
-        assert summary.startswith("2 contacts read, 1 clusters, 1 differ")
+        assert summary.startswith("2 contacts read, 1 cluster, 1 differs")
 
     def test_a_contact_scope_repairs_the_cluster_of_that_contact(self, corrupted):
         tail = next(c for c in corrupted if c.phone_number == "101")
@@ -174,7 +176,7 @@ class TestScope:
     def test_a_healthy_scope_passes_the_check(self, identify):
         identify(email="a@example.com", phone="111")
 
-        assert "1 contacts read, 1 clusters, 0 differ" in reconcile(
+        assert "1 contact read, 1 cluster, 0 differ" in reconcile(
             "--email", "a@example.com", "--check"
         )
 
@@ -193,3 +195,34 @@ def test_secondaries_of_a_deleted_primary_get_the_oldest_live_contact(corrupted)
 
     orphan.refresh_from_db()
     assert orphan.link_precedence == LinkPrecedence.PRIMARY
+
+
+def test_a_dry_run_finds_what_the_repair_then_changes(corrupted):
+    dry = reconcile("--dry-run").splitlines()[-1]
+    written = reconcile().splitlines()[-1]
+
+    assert dry.startswith("11 contacts read, 6 clusters, 7 differ, 0 changed; ")
+    assert dry.endswith("(nothing written).")
+    assert written.startswith("11 contacts read, 6 clusters, 7 differ, 7 changed; ")
+
+
+def test_a_scoped_run_says_what_it_did_not_check(corrupted):
+    first = next(c for c in corrupted if c.email == "shared@example.com")
+
+    summary = reconcile("--contact", str(first.id), "--dry-run").splitlines()[-1]
+
+    assert "canonical form and blocked flags not checked in a scoped run" in summary
+
+
+def test_progress_is_shown_on_a_terminal_only(corrupted):
+    controller, terminal = os.openpty()
+    with os.fdopen(terminal, "w") as stderr:
+        call_command("reconcile", stdout=StringIO(), stderr=stderr)
+    shown = read_all(controller)
+    piped = StringIO()
+    call_command("reconcile", stdout=StringIO(), stderr=piped)
+
+    assert "reading: 100%" in shown
+    assert "fixing: 100%" in shown
+    assert "<00:00" in shown  # the time left
+    assert piped.getvalue() == ""
