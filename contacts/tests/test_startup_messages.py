@@ -2,7 +2,11 @@
 third-party banner on every command, one warning for a request to a host the service does not
 serve."""
 
+import logging
+
 import pytest
+
+from contacts.log_filters import DisallowedHostFilter
 
 NO_SECRET_KEY = {"DEBUG": "false", "SECRET_KEY": ""}
 START_GUNICORN = ("-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", "127.0.0.1:0")
@@ -69,3 +73,17 @@ def test_a_host_the_service_does_not_serve_is_one_warning_line(client, log_outpu
     assert "exc_info" not in line
     assert "request" not in line
     assert line["request_id"] == response["X-Request-ID"]
+
+
+def test_the_host_line_is_rewritten_once_where_two_filters_carry_it(rf):
+    """A logger configured twice (``dictConfig`` adds its filters again) rewrites the line once."""
+    record = logging.LogRecord(
+        "django.security.DisallowedHost", logging.ERROR, __file__, 1, "Invalid", None, None
+    )
+    record.request = rf.get("/", HTTP_HOST="evil.example")
+
+    for host_filter in (DisallowedHostFilter(), DisallowedHostFilter()):
+        assert host_filter.filter(record)
+
+    assert record.getMessage() == "Host 'evil.example' is not in ALLOWED_HOSTS: answered 400"
+    assert record.levelname == "WARNING"
