@@ -393,7 +393,8 @@ def test_counts_of_one_are_singular(tmp_path):
 
     assert out.startswith(
         "Imported 1 valid row (0 rejected): 1 contact created, 0 link records, 0 rows already "
-        "known; 1 new cluster, 0 stored clusters gained contacts,"
+        "known; 1 new cluster, 0 stored clusters gained contacts, 0 stored clusters merged, "
+        "0 stored contacts relinked;"
     )
 
 

@@ -119,6 +119,9 @@ def describe_import(*, rows: list[ImportRow], errors: list[RowError], result: Im
     """The summary: the same figures for a dry run and a write of the same file."""
     verb = "Imported" if result.written else "Dry run, nothing written: would import"
     joined = sum(len(primaries) for primaries in result.merges)
+    merged = f"{counted(joined, 'stored cluster')} merged"
+    if result.merges:
+        merged += f" into {len(result.merges)}"
     return (
         f"{verb} {counted(len(rows), 'valid row')} ({len(errors)} rejected): "
         f"{counted(result.contacts_created, 'contact')} created, "
@@ -126,7 +129,7 @@ def describe_import(*, rows: list[ImportRow], errors: list[RowError], result: Im
         f"{counted(result.unchanged, 'row')} already known; "
         f"{counted(result.clusters_created, 'new cluster')}, "
         f"{counted(result.clusters_grown, 'stored cluster')} gained contacts, "
-        f"{counted(joined, 'stored cluster')} merged into {len(result.merges)}, "
+        f"{merged}, "
         f"{counted(len(result.relinked_ids), 'stored contact')} relinked; "
         f"{counted(result.blocked, 'row')} with only blocked values and "
         f"{counted(result.never_linked, 'row')} joining a never-link pair left out."
