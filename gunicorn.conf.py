@@ -34,8 +34,9 @@ if ":" in HOST and not HOST.startswith("["):
     HOST = f"[{HOST}]"
 bind = f"{HOST}:{os.environ.get('PORT', '8000')}"
 
-# Threaded workers, one process per core: keep-alive connections, and threads that overlap their
-# waits on PostgreSQL. A thread gets a request only once the worker's main thread has read all of
+# Threaded workers, one process per core, 4 threads each: keep-alive connections, and threads that
+# overlap their waits on PostgreSQL; more threads only contend for the GIL and spread the requests
+# over more database connections. A thread gets a request only once the worker's main thread has read all of
 # it, so slow or idle clients hold no thread (docs/operations.md, "Slow and idle clients"). Layouts
 # measured on 2 cores: docs/operations.md "Choosing the number of workers" and bench/RESULTS.md.
 # WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
@@ -49,7 +50,7 @@ worker_class = WORKER_CLASSES[os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 if worker_class == WORKER_CLASSES["gthread"]:
     # gunicorn turns a sync worker with threads > 1 into gthread: set threads only for gthread.
-    threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+    threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 # A worker silent for this long is killed and replaced; a request is never allowed to hang forever.
 # Longer than the database's own limits (DB_LOCK_TIMEOUT_MS, DB_STATEMENT_TIMEOUT_MS), so that

@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     # gunicorn.conf.py's defaults, the best measured here (bench/RESULTS.md).
     parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--max-rate", type=int, default=4000, help="bodies generated per second")
     parser.add_argument(
         "--api-keys",

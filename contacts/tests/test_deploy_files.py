@@ -98,7 +98,7 @@ def test_the_image_runs_the_same_start_command_and_collects_static_files():
 @pytest.mark.parametrize(
     ("env", "bind", "workers", "worker_class", "threads"),
     [
-        ({}, "0.0.0.0:8000", 2, "JSONErrorThreadWorker", 8),
+        ({}, "0.0.0.0:8000", 2, "JSONErrorThreadWorker", 4),
         (
             {"PORT": "8151", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "4"},
             "0.0.0.0:8151",
