@@ -36,9 +36,10 @@ bind = f"{HOST}:{os.environ.get('PORT', '8000')}"
 
 # Threaded workers, one process per core, 4 threads each: keep-alive connections, and threads that
 # overlap their waits on PostgreSQL; more threads only contend for the GIL and spread the requests
-# over more database connections. A thread gets a request only once the worker's main thread has read all of
-# it, so slow or idle clients hold no thread (docs/operations.md, "Slow and idle clients"). Layouts
-# measured on 2 cores: docs/operations.md "Choosing the number of workers" and bench/RESULTS.md.
+# over more database connections. A thread gets a request only once the worker's main thread has
+# read all of it, so slow or idle clients hold no thread (docs/operations.md, "Slow and idle
+# clients"). Layouts measured on 2 cores: docs/operations.md "Choosing the number of workers" and
+# bench/RESULTS.md.
 # WEB_CONCURRENCY and GUNICORN_THREADS override the counts; GUNICORN_WORKER_CLASS=sync runs one
 # request per process, read by the process itself (a slow client holds the whole process).
 # Both classes answer their own errors in JSON (bitespeed/gunicorn_worker.py).
