@@ -12,10 +12,8 @@ from django.urls import reverse
 from contacts.db.routing import reads_from_replica
 from contacts.models import LIVE, Contact, EventKind
 from contacts.selectors.admin_pages import identifier_search_filter
-from contacts.services.corrections import (
-    ReconcileResult,
-    clusters_reconcile,
-)
+from contacts.services.relinking import ReconcileResult
+from contacts.services.repairs import clusters_reconcile
 
 SEARCH_HELP = (
     "One id, email or phone number, written any way the API accepts it "

@@ -36,12 +36,8 @@ from contacts.selectors.admin_pages import (
     restore_preview,
     soft_delete_preview,
 )
-from contacts.services.corrections import (
-    ReconcileResult,
-    contact_edit,
-    contacts_restore,
-    contacts_soft_delete,
-)
+from contacts.services.corrections import contact_edit, contacts_restore, contacts_soft_delete
+from contacts.services.relinking import ReconcileResult
 
 
 @admin.register(Contact)

@@ -171,7 +171,7 @@ def _is_canonical(email: str | None, phone_number: str | None) -> bool:
 
 
 def not_canonical_contact_ids(*, chunk_size: int) -> list[int]:
-    """Contacts to bring to canonical form (``services.corrections.identifiers_canonicalize``).
+    """Contacts to bring to canonical form (``services.repairs.identifiers_canonicalize``).
 
     Every contact, live or soft-deleted, whose stored email or phone number differs from its
     canonical form, and for each link record that does, the live contacts carrying its values

@@ -40,7 +40,7 @@ from contacts.selectors.checks import (
     no_progress,
     stored_policy,
 )
-from contacts.services.corrections import clusters_reconcile, identifiers_canonicalize
+from contacts.services.repairs import clusters_reconcile, identifiers_canonicalize
 
 
 def relinks_repair(

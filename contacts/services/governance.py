@@ -1,7 +1,7 @@
 """Writers of identifier governance (docs/governance.md): blocking and unblocking values, held
 merges and the decisions on them.
 
-Blocking or unblocking a value is a correction (``services.corrections``): one transaction that
+Blocking or unblocking a value is a correction (``services.relinking``): one transaction that
 stores the decision, changes the governance token, locks the clusters carrying the value as
 ``/identify/`` locks them and re-forms them, with history. Held merges are recorded by
 ``/identify/`` under its locks (``held_merge_record``); ``services.held_merges`` decides them.
@@ -33,7 +33,21 @@ from contacts.models import (
 )
 from contacts.rules import IdentifyPlan
 from contacts.selectors.governance import matching_values
-from contacts.services.corrections import GovernanceChange, ReconcileResult, governance_apply
+from contacts.services.relinking import GovernanceChange, ReconcileResult, correction_run
+
+
+def governance_apply(
+    *,
+    contact_ids: list[int],
+    change: GovernanceChange,
+    user: AbstractBaseUser | None = None,
+    source: Source = Source.ADMIN,
+) -> ReconcileResult:
+    """Store a governance decision and re-form the clusters of the contacts carrying its values,
+    in one transaction under the locks of any correction (``services.relinking``)."""
+    return correction_run(
+        contact_ids=contact_ids, correction=None, user=user, source=source, governance=change
+    )
 
 
 def governance_token_change() -> int:

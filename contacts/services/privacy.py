@@ -1,7 +1,7 @@
 """Erasure of a person (docs/privacy.md): the one writer behind ``erase_person``, the admin's
 "Erase…" action and ``POST /privacy/erasures/``.
 
-An erasure is a correction (``services.corrections``): one transaction that locks the identities
+An erasure is a correction (``services.relinking``): one transaction that locks the identities
 concerned and the erased values as any writer would (docs/concurrency.md), reads them again under
 the locks, takes the erased contacts out of the graph and re-forms what is left (an erased bridge
 splits an identity; the oldest remaining contact leads each part), then deletes the contacts, the
@@ -50,13 +50,13 @@ from contacts.selectors.privacy import (
     link_records_carrying,
     stored_values,
 )
-from contacts.services.corrections import (
+from contacts.services.governance import governance_token_change
+from contacts.services.relinking import (
     ErasureChange,
     ReconcilePlan,
     contacts_erase,
     erasure_plan,
 )
-from contacts.services.governance import governance_token_change
 
 logger = logging.getLogger(__name__)
 

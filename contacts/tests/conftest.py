@@ -24,7 +24,7 @@ from contacts.authentication import verified_keys
 from contacts.db import backend
 from contacts.models import Contact, LinkPrecedence, Scope
 from contacts.roles import support_roles_ensure
-from contacts.services import corrections
+from contacts.services import relinking
 from contacts.services.api_keys import api_key_create
 from contacts.tests.webhook_receiver import receiver  # noqa: F401 (a fixture)
 
@@ -278,10 +278,10 @@ READ_TO_WRITE_SECONDS = 0.03
 @pytest.fixture
 def slow_corrections(monkeypatch: pytest.MonkeyPatch) -> None:
     """Widen every correction's window between its read under the locks and its writes."""
-    apply = corrections._apply_correction
+    apply = relinking._apply_correction
 
-    def apply_later(**kwargs: object) -> corrections.ReconcileResult:
+    def apply_later(**kwargs: object) -> relinking.ReconcileResult:
         time.sleep(READ_TO_WRITE_SECONDS)
         return apply(**kwargs)
 
-    monkeypatch.setattr(corrections, "_apply_correction", apply_later)
+    monkeypatch.setattr(relinking, "_apply_correction", apply_later)

@@ -4,12 +4,8 @@ import pytest
 
 from contacts.exceptions import CorrectionError
 from contacts.models import ClusterEvent, Contact, EventKind, IdentityLink, LinkPrecedence, Source
-from contacts.services.corrections import (
-    clusters_reconcile,
-    contact_edit,
-    contacts_restore,
-    contacts_soft_delete,
-)
+from contacts.services.corrections import contact_edit, contacts_restore, contacts_soft_delete
+from contacts.services.repairs import clusters_reconcile
 from contacts.tests.graph_model import assert_invariants
 
 pytestmark = pytest.mark.django_db
