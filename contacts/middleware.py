@@ -1,6 +1,7 @@
 """Middleware of the service: the per-request log line, health checks for any host, the request
 body's cap, the Content-Security-Policy, the admin's refusal of NUL characters, and its reads
-from the primary after a change."""
+from the primary after a change. Django's sessions and messages made on first use are in
+``contacts.lazy_middleware``."""
 
 import io
 import logging
@@ -19,7 +20,12 @@ from contacts import metrics
 from contacts.db.routing import pin_to_primary, replica_configured
 from contacts.errors import ADMIN_PREFIX, api_error_body
 from contacts.parsers import PayloadTooLarge
-from contacts.request_log import REQUEST_ID_HEADER, request_context, request_id_from
+from contacts.request_log import (
+    REQUEST_ID_HEADER,
+    REQUEST_ID_META_KEY,
+    request_context,
+    request_id_from,
+)
 from contacts.views import LivenessView, ReadinessView
 
 logger = logging.getLogger("contacts.requests")
@@ -43,7 +49,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_from(incoming=request.headers.get(REQUEST_ID_HEADER))
+        request_id = request_id_from(incoming=request.META.get(REQUEST_ID_META_KEY))
         started = time.perf_counter()
         with request_context(request_id=request_id) as context:
             with metrics.THREADS_BUSY.track_inprogress():

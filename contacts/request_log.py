@@ -16,6 +16,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The header as WSGI passes it: read from ``request.META``, which every request has, rather than
+# ``request.headers``, which Django builds from every header of the request on first use.
+REQUEST_ID_META_KEY = "HTTP_X_REQUEST_ID"
 
 # An incoming id is kept when it looks like one (UUIDs, trace ids, platform ids); anything else
 # is replaced so that a client cannot put arbitrary text into the logs.

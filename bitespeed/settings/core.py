@@ -76,10 +76,11 @@ MIDDLEWARE = [
     # After the Host check: a declared body over the API's cap is 413 unread; chunked bodies read.
     "contacts.middleware.BoundedBodyMiddleware",
     "contacts.middleware.AdminNulMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's sessions and messages, made only for the pages that use them (the admin's).
+    "contacts.lazy_middleware.LazySessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "contacts.lazy_middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # With a read replica: after a change in the admin, that person's pages read the primary.
     "contacts.middleware.ReadYourWritesMiddleware",

@@ -5,6 +5,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.test import Client
 
@@ -121,6 +122,22 @@ def test_on_redis_concurrent_requests_never_exceed_the_rate(identify_rate, share
         statuses = list(pool.map(send, range(12)))
 
     assert sorted(statuses) == [400] * 5 + [429] * 7
+
+
+def test_on_redis_a_window_counts_in_one_counter_that_expires_with_it(
+    identify_rate, shared_redis, settings
+):
+    """The window's first request creates its counter with the window's expiry; the others only
+    increment it, which keeps that expiry."""
+    identify_rate("5/minute")
+
+    for _ in range(3):
+        post_raw(Client(), b"{}")
+
+    server = redis.Redis.from_url(settings.REDIS_URL)
+    (counter,) = server.keys("*throttle_identify_*")
+    assert int(server.get(counter)) == 3
+    assert 0 < server.ttl(counter) <= 61
 
 
 PRINT_RATE = (
