@@ -17,6 +17,8 @@ BENCH_CONTACTS ?= 1000000
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_reconcile
 # make bench-events: how many events it sequences and delivers.
 BENCH_EVENTS ?= 20000
+# make bench-instructions: the PostgreSQL database it seeds (and copies) for the counted requests.
+BENCH_INSTRUCTIONS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench_instructions
 # make test-pgbouncer: what runs through the pooler.
 PGBOUNCER_TESTS ?= -m "postgres or pooler" contacts/tests
 # make bench-smoke: the PostgreSQL server its databases are created on.
@@ -24,11 +26,12 @@ BENCH_SMOKE_SERVER ?= postgres://postgres@127.0.0.1:5432
 
 .DEFAULT_GOAL := help
 .PHONY: help run worker test test-pgbouncer test-replica pgbouncer lint format install install-dev \
-	requirements migrate bench bench-reconcile bench-events bench-smoke wrk clean
+	requirements migrate bench bench-reconcile bench-events bench-instructions bench-smoke wrk \
+	valgrind clean
 
 help: ## list these targets
 	@grep -hE '^[a-zA-Z.][a-zA-Z._-]*:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +96,11 @@ wrk: ## install wrk, the load generator, when it is missing
 		DEBIAN_FRONTEND=noninteractive $$([ "$$(id -u)" = 0 ] || echo sudo) \
 		apt-get install -y -qq wrk </dev/null; }
 
+valgrind: ## install valgrind, whose callgrind counts instructions, when it is missing
+	command -v valgrind >/dev/null || { $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$([ "$$(id -u)" = 0 ] || echo sudo) \
+		apt-get install -y -qq valgrind </dev/null; }
+
 # Load benchmark of /identify/ on PostgreSQL with gunicorn and wrk (bench/RESULTS.md); ~5 minutes.
 bench: install .env wrk ## load benchmark of /identify/ on PostgreSQL (~5 minutes; BENCH_ARGS=...)
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -110,9 +118,14 @@ bench-reconcile: install ## import and reconcile BENCH_CONTACTS contacts on Post
 bench-events: install .env ## sequence and deliver BENCH_EVENTS identity events on PostgreSQL
 	$(BIN)/python -m bench.events --events $(BENCH_EVENTS)
 
-# Both benchmarks in seconds, with the default settings, on databases of their own: CI runs this
-# so that a change that breaks either benchmark fails.
-bench-smoke: install .env wrk ## every benchmark in seconds, as CI runs them
+# Instructions per /identify/ request, counted by callgrind in one process: the figure that stays
+# the same from one hour to the next, where the load test's req/s does not (bench/instructions.py).
+bench-instructions: install .env valgrind ## instructions per /identify/ request, by callgrind (~1 minute)
+	$(BIN)/python -m bench.instructions --database $(BENCH_INSTRUCTIONS_DATABASE_URL)
+
+# Every benchmark in seconds, with the default settings, on databases of their own: CI runs this
+# so that a change that breaks one fails.
+bench-smoke: install .env wrk valgrind ## every benchmark in seconds, as CI runs them
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python -m bench.run --database $(BENCH_SMOKE_SERVER)/bitespeed_bench_smoke \
 		--clusters 2000 --warmup 1 --empty-duration 3 --duration 3 --size-duration 1 --replay 200
@@ -120,6 +133,8 @@ bench-smoke: install .env wrk ## every benchmark in seconds, as CI runs them
 		--database-url $(BENCH_SMOKE_SERVER)/bench_reconcile_smoke
 	$(BIN)/python -m bench.events --events 2000 \
 		--database-url $(BENCH_SMOKE_SERVER)/bench_events_smoke
+	$(BIN)/python -m bench.instructions --database $(BENCH_SMOKE_SERVER)/bench_instructions_smoke \
+		--clusters 500 --warmup 5 --requests 20
 
 format: install-dev ## ruff format and ruff check --fix
 	$(BIN)/ruff format .
