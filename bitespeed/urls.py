@@ -10,18 +10,10 @@ from drf_spectacular.views import (
 )
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from contacts.views import (
-    ErasureCreateView,
-    ErasureDetailView,
-    EventFeedView,
-    IdentifyView,
-    IdentityDetailView,
-    IdentityLookupView,
-    LivenessView,
-    MetricsView,
-    PersonExportView,
-    ReadinessView,
-)
+from contacts.views.events import EventFeedView
+from contacts.views.identities import IdentifyView, IdentityDetailView, IdentityLookupView
+from contacts.views.operations import LivenessView, MetricsView, ReadinessView
+from contacts.views.privacy import ErasureCreateView, ErasureDetailView, PersonExportView
 
 # The API's description and its pages need no API key.
 PUBLIC = {"authentication_classes": [], "permission_classes": []}

@@ -26,7 +26,7 @@ from contacts.request_log import (
     request_context,
     request_id_from,
 )
-from contacts.views import LivenessView, ReadinessView
+from contacts.views.operations import LivenessView, ReadinessView
 
 logger = logging.getLogger("contacts.requests")
 

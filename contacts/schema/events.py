@@ -29,7 +29,7 @@ from contacts.serializers import represent
 class FeedCursorFieldExtension(OpenApiSerializerFieldExtension):
     """A cursor is text to pass back as it came (URL-safe: no escaping needed in a query)."""
 
-    target_class = "contacts.views.FeedCursorField"
+    target_class = "contacts.views.events.FeedCursorField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}

@@ -99,7 +99,7 @@ def answer_lock_retries_exhausted(monkeypatch, client):
     def give_up(**identifiers):
         raise LocksChanged("the clusters kept changing")
 
-    monkeypatch.setattr("contacts.views.contact_identify", give_up)
+    monkeypatch.setattr("contacts.views.identities.contact_identify", give_up)
     return post_identify(client, b'{"email": "lorraine@hillvalley.edu"}')
 
 

@@ -28,7 +28,6 @@ from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from gunicorn.config import Config
 
-from contacts import views
 from contacts.log_filters import PersonalDataFilter, mask_personal_data
 from contacts.models import BlockedIdentifier, IdentifierKind, MatchType
 from contacts.normalize import normalize_email, normalize_phone_number
@@ -40,6 +39,7 @@ from contacts.tests.live_gunicorn import (
     start_gunicorn,
     stop_gunicorn,
 )
+from contacts.views import identities
 
 # --- The filter: what it masks ------------------------------------------------------------------
 
@@ -300,7 +300,7 @@ def test_an_exception_in_a_view_is_logged_without_the_identifiers_it_carries(
     def crash(**kwargs):
         raise RuntimeError("cannot link doc@example.com to +1 555 123 4567")
 
-    monkeypatch.setattr(views, "contact_identify", crash)
+    monkeypatch.setattr(identities, "contact_identify", crash)
     client = Client(raise_request_exception=False)
 
     response = client.post(
@@ -329,7 +329,7 @@ def test_a_database_error_mid_write_is_logged_without_its_detail(monkeypatch, lo
             "DETAIL:  Failing row contains (7, doc@example.com, 5551234567, null, primary)."
         )
 
-    monkeypatch.setattr(views, "contact_identify", violate)
+    monkeypatch.setattr(identities, "contact_identify", violate)
 
     response = Client(raise_request_exception=False).post(
         "/identify/", {"phoneNumber": "5551234567"}, content_type="application/json"
@@ -357,7 +357,7 @@ def test_a_real_postgresql_constraint_violation_is_logged_without_its_row(monkey
                 "INSERT INTO privacy_probe VALUES (%s, %s)", ["doc@example.com", "5551234567"]
             )
 
-    monkeypatch.setattr(views, "contact_identify", violate)
+    monkeypatch.setattr(identities, "contact_identify", violate)
 
     response = Client(raise_request_exception=False).post(
         "/identify/", {"phoneNumber": "5551234567"}, content_type="application/json"

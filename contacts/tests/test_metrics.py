@@ -14,7 +14,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from contacts import metrics, views
+from contacts import metrics
 from contacts.db import routing
 from contacts.models import ClusterEvent, HeldMerge, Scope
 from contacts.services.events import events_sequence
@@ -27,6 +27,7 @@ from contacts.tests.live_gunicorn import (
     start_gunicorn,
     stop_gunicorn,
 )
+from contacts.views import identities
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +143,7 @@ class TestRequests:
             )
 
         before = scrape(api_client)
-        monkeypatch.setattr(views, "contact_identify", time_out)
+        monkeypatch.setattr(identities, "contact_identify", time_out)
 
         assert identify(api_client, LORRAINE) == 503
 

@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from contacts import views
+from contacts.views import identities
 
 pytestmark = pytest.mark.django_db
 
@@ -70,7 +70,7 @@ def test_errors_are_logged_with_traceback_and_never_returned(monkeypatch, log_ou
     def crash(**kwargs):
         raise RuntimeError("secret detail of the crash")
 
-    monkeypatch.setattr(views, "contact_identify", crash)
+    monkeypatch.setattr(identities, "contact_identify", crash)
     client = Client(raise_request_exception=False)
 
     response = post_identify(client, {"phoneNumber": "123456"})
@@ -96,7 +96,7 @@ def test_a_lock_timeout_answers_503_and_is_logged_with_its_reason(monkeypatch, l
     def time_out(**kwargs):
         raise OperationalError("canceling statement due to lock timeout") from LockNotAvailable()
 
-    monkeypatch.setattr(views, "contact_identify", time_out)
+    monkeypatch.setattr(identities, "contact_identify", time_out)
 
     response = post_identify(Client(), {"phoneNumber": "123456"})
 
