@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from bench.paths import OUT
-from bench.server import recreate_database, setup_django
+from bench.server import app_environment, recreate_database, setup_django
 
 CALLGRIND_LOG = OUT / "callgrind.log"
 CALLGRIND_OUT = OUT / "callgrind.out"
@@ -45,19 +45,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def environment(*, database: str) -> dict[str, str]:
-    """The settings ``make bench`` serves with: production's, with an API key required."""
-    return {
-        **os.environ,
-        "DATABASE_URL": database,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-instructions-" + "k" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "INFO",
-        "API_KEYS_REQUIRED": "true",
-    }
-
-
 def copy_url(url: str) -> str:
     return f"{url}_copy"
 
@@ -65,7 +52,7 @@ def copy_url(url: str) -> str:
 def prepare(args: argparse.Namespace) -> str:
     """Migrate and seed ``--database``, copy it for the run, and return an API key of it."""
     recreate_database(args.database)
-    setup_django(environment(database=args.database))
+    setup_django(app_environment(database=args.database))
     from django.core.management import call_command
     from django.db import connection
 
@@ -109,7 +96,7 @@ def count(args: argparse.Namespace, *, key: str) -> tuple[int, dict[str, int]]:
         f"--requests={args.requests}",
         f"--warmup={args.warmup}",
     ]
-    env = {**environment(database=copy_url(args.database)), "BENCH_API_KEY": key}
+    env = {**app_environment(database=copy_url(args.database)), "BENCH_API_KEY": key}
     with APP_LOG.open("w") as app_log:
         child = subprocess.Popen(
             command,
@@ -137,8 +124,9 @@ def count(args: argparse.Namespace, *, key: str) -> tuple[int, dict[str, int]]:
 
 
 def serve(args: argparse.Namespace) -> None:
-    """The measured process: warm up, say so, wait for instrumentation, send the requests."""
-    setup_django(environment(database=args.database))
+    """The measured process, in the environment ``count`` gave it: warm up, say so, wait for
+    instrumentation, send the requests."""
+    setup_django({})
     from django.core.wsgi import get_wsgi_application
 
     from bench.dataset import request_mix

@@ -33,20 +33,28 @@ def recreate_database(url: str) -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
-def server_environment(args: argparse.Namespace) -> dict[str, str]:
+def app_environment(*, database: str, api_keys_required: bool = True) -> dict[str, str]:
     """Production settings: DEBUG off, the default persistent connections, one JSON log line per
-    request (written to ``SERVER_LOG``), gunicorn as ``gunicorn.conf.py`` configures it."""
+    request."""
     return {
         **os.environ,
-        "DATABASE_URL": args.database,
+        "DATABASE_URL": database,
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "LOG_LEVEL": "INFO",
+        "API_KEYS_REQUIRED": "true" if api_keys_required else "false",
+    }
+
+
+def server_environment(args: argparse.Namespace) -> dict[str, str]:
+    """``app_environment`` (log lines written to ``SERVER_LOG``), gunicorn as ``gunicorn.conf.py``
+    configures it."""
+    return {
+        **app_environment(database=args.database, api_keys_required=args.api_keys == "required"),
         "GUNICORN_WORKER_CLASS": args.worker_class,
         "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
-        "API_KEYS_REQUIRED": "true" if args.api_keys == "required" else "false",
     }
 
 
