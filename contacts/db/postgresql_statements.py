@@ -81,8 +81,8 @@ GOVERNANCE_TOKEN = f"""
 
 # The live contacts of every cluster that holds %(match_email)s or %(match_phone_number)s (the
 # request's values that are not blocked), or an identifier that a link record that is not blocked
-# pairs with one of them (``contacts.selectors.clusters.identifiers_filter``
-# says why). Used by ``cluster_rows`` and by ``apply_if_unchanged``, which checks, in the same
+# pairs with one of them (SPEC §3: that edge counts as soon as both identifiers are on live
+# contacts). Used by ``cluster_rows`` and by ``apply_if_unchanged``, which checks, in the same
 # statement as its write, that the clusters are still what the plan was made from.
 #
 # Written so that its only plan is index look-ups, whatever the planner knows of the table: each

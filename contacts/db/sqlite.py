@@ -1,4 +1,5 @@
-"""SQLite: the ORM for every read and write, and writers that take turns.
+"""SQLite: the ORM for every write, one hand-written statement for ``/identify/``'s read, and
+writers that take turns.
 
 A write transaction holds the whole database from its ``BEGIN IMMEDIATE`` (settings), so nothing
 here takes row or identifier locks: reading again after ``BEGIN`` is reading under the lock.
@@ -15,8 +16,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Max, Model, Q, Subquery
-from django.db.models.functions import Coalesce, Now
+from django.db.models import Max, Model, Q
+from django.db.models.functions import Now
 
 from contacts.db.base import Applied, ClusterRead, DatabaseBackend, identify_request
 from contacts.models import (
@@ -31,13 +32,49 @@ from contacts.models import (
 from contacts.rows import ContactRow
 from contacts.rules import IdentifyPlan
 from contacts.rules.events import Horizon
-from contacts.selectors.clusters import identifiers_filter
-from contacts.selectors.governance import governance_token
 
 # One writer at a time per process (a thread lock), then per database (a file lock).
 _PROCESS_WRITER = threading.Lock()
 _WRITER_FILES: dict[str, int] = {}
 _TURN_POLL_SECONDS = 0.001
+
+_CONTACTS = Contact._meta.db_table
+_LINKS = IdentityLink._meta.db_table
+
+# The live contacts of every cluster that holds :match_email or :match_phone_number (the request's
+# values that are not blocked), or an identifier that a link record that is not blocked pairs with
+# one of them (SPEC §3: that edge counts as soon as both identifiers are on live contacts), oldest
+# first, after a first row that carries the governance token (docs/governance.md) in its email
+# column (its id and created_at are NULL, so it sorts first): the same rows as PostgreSQL's
+# ``CLUSTER_ROWS_SQL``. Every step is an equality on an indexed column, kept apart by UNION:
+# SQLite reads the whole table for look-ups ORed together, and Django's compiler takes longer to
+# build this statement from querysets than SQLite takes to run it.
+_CLUSTER_ROWS_SQL = f"""
+    WITH wanted(email, phone_number) AS (
+        SELECT :match_email, NULL
+        UNION ALL SELECT NULL, :match_phone_number
+        UNION ALL SELECT email, NULL FROM {_LINKS}
+        WHERE phone_number = :match_phone_number AND NOT blocked
+        UNION ALL SELECT NULL, phone_number FROM {_LINKS}
+        WHERE email = :match_email AND NOT blocked
+    ),
+    roots(id) AS (
+        SELECT COALESCE(linked_id, id) FROM {_CONTACTS}
+        WHERE deleted_at IS NULL AND email IN (SELECT email FROM wanted)
+        UNION
+        SELECT COALESCE(linked_id, id) FROM {_CONTACTS}
+        WHERE deleted_at IS NULL AND phone_number IN (SELECT phone_number FROM wanted)
+    )
+    SELECT NULL, COALESCE((SELECT token FROM {GovernanceVersion._meta.db_table} WHERE id = 1), 0),
+           NULL, NULL, NULL
+    UNION ALL
+    SELECT id, email, phone_number, linked_id, created_at
+    FROM {_CONTACTS} WHERE deleted_at IS NULL AND id IN roots
+    UNION
+    SELECT id, email, phone_number, linked_id, created_at
+    FROM {_CONTACTS} WHERE deleted_at IS NULL AND linked_id IN roots
+    ORDER BY 5, 1
+"""
 
 
 class SQLiteBackend(DatabaseBackend):
@@ -46,24 +83,16 @@ class SQLiteBackend(DatabaseBackend):
     # --- POST /identify/ --------------------------------------------------------------------------
 
     def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
-        """One statement, the governance token a column of each row; a second one reads the token
-        when nothing matched."""
-        roots = (
-            Contact.live.filter(identifiers_filter(email=email, phone_number=phone_number))
-            .annotate(root=Coalesce("linked_id", "id"))
-            .values("root")
-        )
-        token = Subquery(GovernanceVersion.objects.filter(id=1).values("token"))
-        read = list(
-            Contact.live.filter(Q(id__in=roots) | Q(linked_id__in=roots))
-            .order_by("created_at", "id")
-            .annotate(token=token)
-            .values_list("id", "email", "phone_number", "linked_id", "created_at", "token")
-        )
-        if not read:
-            return ClusterRead(rows=[], governance_token=governance_token())
+        """One statement (``_CLUSTER_ROWS_SQL``)."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                _CLUSTER_ROWS_SQL, {"match_email": email, "match_phone_number": phone_number}
+            )
+            (_, token, *_), *read = cursor.fetchall()
+        to_datetime = self.connection.ops.convert_datetimefield_value
         return ClusterRead(
-            rows=[ContactRow(*row[:5]) for row in read], governance_token=read[0][5] or 0
+            rows=[ContactRow(*row[:4], to_datetime(row[4], None, self.connection)) for row in read],
+            governance_token=token,
         )
 
     def apply_if_unchanged(self, *, plan: IdentifyPlan, source: Source) -> Applied | None:
@@ -187,7 +216,7 @@ class SQLiteBackend(DatabaseBackend):
         return []
 
     def statement_functions_install(self) -> None:
-        """None: SQLite runs the ORM's statements."""
+        """None: SQLite is sent its statements as they are."""
 
     def statement_functions_missing(self) -> list[str]:
         return []
@@ -210,11 +239,14 @@ class SQLiteBackend(DatabaseBackend):
 def _merge_into(*, primary: ContactRow, demoted_ids: list[int]) -> None:
     """Link the demoted primaries and every live contact linked to them straight to ``primary``.
 
-    Live only, as on PostgreSQL; a soft-deleted contact is relinked when it is restored.
+    Live only, as on PostgreSQL; a soft-deleted contact is relinked when it is restored. The
+    demoted primaries and their secondaries are two updates: SQLite reads the whole table for the
+    two look-ups ORed together.
     """
-    Contact.live.filter(Q(id__in=demoted_ids) | Q(linked_id__in=demoted_ids)).exclude(
-        id=primary.id
-    ).update(linked_id=primary.id, link_precedence=LinkPrecedence.SECONDARY, updated_at=Now())
+    for demoted in (Q(id__in=demoted_ids), Q(linked_id__in=demoted_ids)):
+        Contact.live.filter(demoted).exclude(id=primary.id).update(
+            linked_id=primary.id, link_precedence=LinkPrecedence.SECONDARY, updated_at=Now()
+        )
     if primary.linked_id is not None:
         Contact.objects.filter(id=primary.id).update(
             linked_id=None, link_precedence=LinkPrecedence.PRIMARY, updated_at=Now()

@@ -138,7 +138,7 @@ def plan_identify(
     match_email, match_phone_number = identifiers.match_email, identifiers.match_phone_number
     by_id = {row.id: row for row in rows}
     # Every cluster read was matched: by the email, the phone number, or a link record that pairs
-    # one of them with an identifier of that cluster (selectors.identifiers_filter).
+    # one of them with an identifier of that cluster (``contacts.db``'s ``cluster_rows``).
     matched_roots = {row.root_id for row in rows}
     new_identifiers = []
     if match_email is not None and match_email not in {row.email for row in rows}:

@@ -10,23 +10,6 @@ from contacts.models import Contact, IdentityLink
 from contacts.rows import ContactRow, ContactState
 
 
-def identifiers_filter(*, email: str | None, phone_number: str | None) -> Q:
-    """Contacts carrying the email or the phone number, or an identifier a link record pairs with
-    one of them (SPEC §3: that edge counts as soon as both are on live contacts; a link record
-    with a blocked value is no edge); matches nothing when both are ``None``."""
-    condition = Q(pk__in=[])
-    links = IdentityLink.objects.filter(blocked=False)
-    if email is not None:
-        condition |= Q(email=email) | Q(
-            phone_number__in=links.filter(email=email).values("phone_number")
-        )
-    if phone_number is not None:
-        condition |= Q(phone_number=phone_number) | Q(
-            email__in=links.filter(phone_number=phone_number).values("email")
-        )
-    return condition
-
-
 def contact_states(*, contact_ids: list[int]) -> list[ContactState]:
     """Contacts, live or soft-deleted, in the order of ``contact_ids``, in one statement.
 
