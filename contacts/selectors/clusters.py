@@ -52,6 +52,19 @@ def identity_link_pairs(*, chunk_size: int) -> Iterator[tuple[str, str]]:
     )
 
 
+def _live_rows_any(*conditions: Q) -> list[ContactRow]:
+    """Live contacts that meet any of ``conditions``, oldest first, in one statement: a UNION of
+    one look-up per condition, where SQLite would read the whole table for the look-ups ORed
+    together on the live contacts' partial indexes."""
+    parts = [
+        Contact.live.order_by()
+        .filter(condition)
+        .values_list("id", "email", "phone_number", "linked_id", "created_at")
+        for condition in conditions
+    ]
+    return [ContactRow(*row) for row in parts[0].union(*parts[1:]).order_by("created_at", "id")]
+
+
 def _nodes_filter(nodes: set[tuple[str, str]], *, email_field: str, phone_field: str) -> Q:
     emails = [value for kind, value in nodes if kind == "email"]
     phones = [value for kind, value in nodes if kind == "phone"]
@@ -73,16 +86,12 @@ def neighbourhood_rows(
     """
     roots, reached = set(root_ids), set(nodes)
     while True:
-        rows = [
-            ContactRow(*row)
-            for row in Contact.live.filter(
-                Q(id__in=roots)
-                | Q(linked_id__in=roots)
-                | _nodes_filter(reached, email_field="email", phone_field="phone_number")
-            )
-            .order_by("created_at", "id")
-            .values_list("id", "email", "phone_number", "linked_id", "created_at")
-        ]
+        rows = _live_rows_any(
+            Q(id__in=roots),
+            Q(linked_id__in=roots),
+            Q(email__in=[value for kind, value in reached if kind == "email"]),
+            Q(phone_number__in=[value for kind, value in reached if kind == "phone"]),
+        )
         row_nodes = {
             node
             for row in rows

@@ -84,8 +84,12 @@ class ClusterMembers:
 
 def cluster_members(*, primary_id: int) -> ClusterMembers:
     """The cluster led by the live primary ``primary_id``; raises ``Contact.DoesNotExist``."""
+    # A UNION of the two look-ups: SQLite reads the whole table for them ORed together.
     members = list(
-        Contact.live.filter(Q(id=primary_id) | Q(linked_id=primary_id)).order_by("created_at", "id")
+        Contact.live.order_by()
+        .filter(id=primary_id)
+        .union(Contact.live.order_by().filter(linked_id=primary_id))
+        .order_by("created_at", "id")
     )
     primary = next((member for member in members if member.id == primary_id), None)
     if primary is None or not primary.is_primary:
