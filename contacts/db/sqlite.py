@@ -84,14 +84,15 @@ class SQLiteBackend(DatabaseBackend):
 
     def cluster_rows(self, *, email: str | None, phone_number: str | None) -> ClusterRead:
         """One statement (``_CLUSTER_ROWS_SQL``)."""
-        with self.connection.cursor() as cursor:
+        connection = self.connection
+        with connection.cursor() as cursor:
             cursor.execute(
                 _CLUSTER_ROWS_SQL, {"match_email": email, "match_phone_number": phone_number}
             )
             (_, token, *_), *read = cursor.fetchall()
-        to_datetime = self.connection.ops.convert_datetimefield_value
+        to_datetime = connection.ops.convert_datetimefield_value
         return ClusterRead(
-            rows=[ContactRow(*row[:4], to_datetime(row[4], None, self.connection)) for row in read],
+            rows=[ContactRow(*row[:4], to_datetime(row[4], None, connection)) for row in read],
             governance_token=token,
         )
 
