@@ -1,7 +1,7 @@
 """Erasure in the admin (docs/privacy.md): the "Erase…" action, link and page of contacts and
 clusters, and the read-only record of every erasure.
 
-Thin over ``contacts.services.privacy``: the page shows the dry run (``erasure_preview``) of each
+Thin over ``contacts.services.erasure``: the page shows the dry run (``erasure_preview``) of each
 chosen contact under both scopes, and confirming calls ``person_erase`` once per contact. Every
 action, link and page needs ``contacts.erase_person``, a role of its own (``roles.PRIVACY``), never
 part of the support roles. Nothing here shows or logs an email or a phone number: the page and
@@ -26,7 +26,7 @@ from contacts.locking import LocksChanged
 from contacts.models import ErasedIdentifier, Erasure, ErasureScope, Source
 from contacts.normalize import parse_row_id
 from contacts.selectors.privacy import ErasureSubject
-from contacts.services.privacy import ErasurePreview, Requester, erasure_preview, person_erase
+from contacts.services.erasure import ErasurePreview, Requester, erasure_preview, person_erase
 
 ERASE = f"{Erasure._meta.app_label}.erase_person"
 VIEW_ERASURE = f"{Erasure._meta.app_label}.view_erasure"

@@ -1,5 +1,5 @@
 """Reads of erasure (docs/privacy.md): which contacts and values an erasure removes, where else
-those values are stored, and the ledger. The writer (``services.privacy``) reads the same things
+those values are stored, and the ledger. The writer (``services.erasure``) reads the same things
 again under its locks; a dry run reads them once."""
 
 from collections.abc import Iterable, Iterator

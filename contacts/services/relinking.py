@@ -117,7 +117,7 @@ class GovernanceChange:
 
 @dataclass(frozen=True)
 class ErasureChange:
-    """An erasure (``services.privacy``) applied as a correction: the erased contacts leave the
+    """An erasure (``services.erasure``) applied as a correction: the erased contacts leave the
     graph, link records carrying an erased value stop being edges, the rest is re-formed; then,
     under the same locks, ``write`` deletes and scrubs what the erasure removes."""
 
@@ -139,7 +139,7 @@ def contacts_erase(
 ) -> ReconcileResult:
     """Take contacts and the link records carrying the erased values out of the graph and
     re-form what is left, in one transaction under the locks of any correction
-    (``services.privacy``)."""
+    (``services.erasure``)."""
     correction = Correction(kind=EventKind.ERASED, deleted=True)
     return correction_run(
         contact_ids=[], correction=correction, user=user, source=source, erasure=change

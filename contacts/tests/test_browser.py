@@ -36,10 +36,10 @@ from contacts.models import (
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services.api_keys import api_key_create
 from contacts.services.corrections import contacts_soft_delete
+from contacts.services.erasure import Requester, person_erase
 from contacts.services.events import events_sequence
 from contacts.services.governance import identifier_block
 from contacts.services.identify import contact_identify
-from contacts.services.privacy import Requester, person_erase
 from contacts.services.webhooks import webhook_endpoint_create
 
 CHROMIUM = shutil.which("chromium")

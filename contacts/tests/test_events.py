@@ -29,9 +29,9 @@ from contacts.rules.events import (
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services import events as events_service
 from contacts.services.corrections import contact_edit, contacts_restore, contacts_soft_delete
+from contacts.services.erasure import Requester, person_erase
 from contacts.services.events import events_sequence
 from contacts.services.held_merges import held_merge_reject
-from contacts.services.privacy import Requester, person_erase
 from contacts.tests.traffic import transaction_held_open
 
 EMAILS = ["doc@hillvalley.edu", "marty@hillvalley.edu", "x.bridge@example.com"]

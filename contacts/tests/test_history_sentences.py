@@ -14,8 +14,8 @@ from contacts.admin.sentences import event_sentence, history_entries, timestamp
 from contacts.models import ClusterEvent, ErasureScope, EventKind, Source
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services.corrections import contact_edit
+from contacts.services.erasure import Requester, person_erase
 from contacts.services.identify import contact_identify
-from contacts.services.privacy import Requester, person_erase
 
 WHEN = datetime(2026, 11, 30, 18, 39, 7, 123456, tzinfo=UTC)
 

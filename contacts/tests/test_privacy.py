@@ -29,8 +29,8 @@ from contacts.models import (
 from contacts.rules import scrub, scrub_text
 from contacts.selectors.privacy import ErasureSubject
 from contacts.services.corrections import contact_edit, contacts_restore, contacts_soft_delete
+from contacts.services.erasure import Requester, person_erase
 from contacts.services.identify import contact_identify
-from contacts.services.privacy import Requester, person_erase
 from contacts.tests.graph_model import assert_invariants
 
 pytestmark = pytest.mark.django_db

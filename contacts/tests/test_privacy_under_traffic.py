@@ -14,7 +14,7 @@ from django.test import Client
 
 from contacts.models import ClusterEvent, Contact, ErasureScope, IdentityLink, Source
 from contacts.selectors.privacy import ErasureSubject
-from contacts.services.privacy import Requester, person_erase
+from contacts.services.erasure import Requester, person_erase
 from contacts.tests.graph_model import assert_invariants
 from contacts.tests.traffic import send_requests
 

@@ -33,7 +33,7 @@ from contacts.models import (
 )
 from contacts.selectors.governance import policy_forget
 from contacts.selectors.privacy import ErasureSubject
-from contacts.services.privacy import Requester, person_erase
+from contacts.services.erasure import Requester, person_erase
 from contacts.tests.graph_model import (
     as_partition,
     assert_invariants,

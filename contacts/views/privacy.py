@@ -1,5 +1,5 @@
 """The privacy API: erasure requests (``POST /erasures/``, ``GET /erasures/{id}/``) and a person's
-export, thin shells over ``contacts.services.privacy`` and the privacy selectors."""
+export, thin shells over ``contacts.services.erasure`` and the privacy selectors."""
 
 from django.urls import reverse
 from rest_framework import serializers, status
@@ -23,7 +23,7 @@ from contacts.serializers import (
     ValuesField,
     represent,
 )
-from contacts.services.privacy import Requester, person_erase
+from contacts.services.erasure import Requester, person_erase
 
 
 class ErasureCreateView(APIView):

@@ -12,14 +12,8 @@ from contacts.exceptions import IdentityNotFound
 from contacts.management.person import add_person_arguments, person_from_options
 from contacts.models import ErasureScope, Source
 from contacts.selectors.privacy import ErasureSubject
-from contacts.services.privacy import (
-    Requester,
-    erasure_preview,
-    ledger_entries_read,
-    ledger_replay,
-    ledger_replay_plan,
-    person_erase,
-)
+from contacts.services.erasure import Requester, erasure_preview, person_erase
+from contacts.services.ledger_replay import ledger_entries_read, ledger_replay, ledger_replay_plan
 
 REQUESTER = Requester(source=Source.COMMAND, name="manage.py erase_person")
 

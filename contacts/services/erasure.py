@@ -1,5 +1,5 @@
 """Erasure of a person (docs/privacy.md): the one writer behind ``erase_person``, the admin's
-"Erase…" action and ``POST /privacy/erasures/``.
+"Erase…" action and ``POST /privacy/erasures/``, and its dry run.
 
 An erasure is a correction (``services.relinking``): one transaction that locks the identities
 concerned and the erased values as any writer would (docs/concurrency.md), reads them again under
@@ -14,49 +14,24 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
-from django.db.models.functions import Now
 
 from contacts.exceptions import IdempotencyKeyReused
 from contacts.governance import identifier_digest
 from contacts.locking import LocksChanged
-from contacts.models import (
-    ClusterEvent,
-    ClusterLimit,
-    Contact,
-    ErasedIdentifier,
-    Erasure,
-    ErasureScope,
-    IdentifierKind,
-    LinkPrecedence,
-    Source,
-)
-from contacts.rules import scrub, scrub_text
+from contacts.models import Contact, ErasedIdentifier, Erasure, Source
 from contacts.selectors.governance import current_policy, governance_token
 from contacts.selectors.privacy import (
     ErasureSubject,
     ErasureTargets,
     Node,
-    admin_log_carrying,
-    blocked_entries_of,
     erasure_of_request,
     erasure_targets,
-    events_carrying,
-    held_merges_carrying,
-    ledger_entries,
-    link_records_carrying,
-    stored_values,
 )
+from contacts.services.erasure_footprint import erasure_footprint, footprint_remove
 from contacts.services.governance import governance_token_change
-from contacts.services.relinking import (
-    ErasureChange,
-    ReconcilePlan,
-    contacts_erase,
-    erasure_plan,
-)
+from contacts.services.relinking import ErasureChange, ReconcilePlan, contacts_erase, erasure_plan
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +152,7 @@ def _erase(
 
     def write(plan: ReconcilePlan) -> None:
         (erased,) = latest
-        erasure.counts = _remove(footprint=_footprint(targets=erased))
+        erasure.counts = footprint_remove(footprint=erasure_footprint(targets=erased))
         erasure.contact_ids = erased.contact_ids
         erasure.primary_ids = sorted(set(plan.elected.values()))
         erasure.save(update_fields=["counts", "contact_ids", "primary_ids"])
@@ -195,79 +170,6 @@ def _erase(
     except Contact.DoesNotExist as gone:
         raise TargetsChanged from gone
     return erasure
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """Everything an erasure removes besides the contacts, read for its targets: the events and
-    admin log entries with their values already scrubbed, and the rows to delete."""
-
-    targets: ErasureTargets
-    events: list[ClusterEvent]
-    log_entries: list[LogEntry]
-    link_records: QuerySet
-    held_merges: QuerySet
-    blocked_values: QuerySet
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "contacts": len(self.targets.contact_ids),
-            "link_records": self.link_records.count(),
-            "held_merges": self.held_merges.count(),
-            "blocked_values": self.blocked_values.count(),
-            "history_events": len(self.events),
-            "admin_log_entries": len(self.log_entries),
-        }
-
-
-def _footprint(*, targets: ErasureTargets) -> Footprint:
-    erased_ids = targets.contact_ids
-    texts = frozenset(value for _, value in targets.scrubbed)
-    events = []
-    for event in events_carrying(contact_ids=erased_ids, values=targets.scrubbed):
-        details = scrub(event.details, texts=texts)
-        if details != event.details:
-            event.details = details
-            events.append(event)
-    log_entries = admin_log_carrying(contact_ids=erased_ids, values=targets.scrubbed)
-    for entry in log_entries:
-        entry.object_repr = scrub_text(entry.object_repr, texts=texts)
-        entry.change_message = scrub_text(entry.change_message, texts=texts)
-    return Footprint(
-        targets=targets,
-        events=events,
-        log_entries=log_entries,
-        link_records=link_records_carrying(values=targets.values),
-        held_merges=held_merges_carrying(values=targets.values),
-        blocked_values=blocked_entries_of(values=targets.values),
-    )
-
-
-def _remove(*, footprint: Footprint) -> dict[str, int]:
-    """Delete and scrub what ``footprint`` names, under the erasure's locks; the counts, as
-    ``Footprint.counts`` names them (the deletions count their rows, no count is read first)."""
-    erased_ids = footprint.targets.contact_ids
-    ClusterEvent.objects.bulk_update(footprint.events, ["details"], batch_size=500)
-    LogEntry.objects.bulk_update(
-        footprint.log_entries, ["object_repr", "change_message"], batch_size=500
-    )
-    counts = {
-        "contacts": len(erased_ids),
-        "link_records": footprint.link_records.delete()[0],
-        "held_merges": footprint.held_merges.delete()[0],
-        "blocked_values": footprint.blocked_values.delete()[0],
-        "history_events": len(footprint.events),
-        "admin_log_entries": len(footprint.log_entries),
-    }
-    ClusterLimit.objects.filter(contact_id__in=erased_ids).delete()
-    # Contacts still linked to an erased one are soft-deleted (a live one was re-linked by the
-    # correction): each stands alone until it is restored, which links it again.
-    Contact.objects.filter(linked_id__in=erased_ids).update(
-        linked_id=None, link_precedence=LinkPrecedence.PRIMARY, updated_at=Now()
-    )
-    Contact.objects.filter(id__in=erased_ids).delete()
-    return counts
 
 
 @dataclass(frozen=True)
@@ -295,7 +197,7 @@ def erasure_preview(*, subject: ErasureSubject) -> ErasurePreview:
         contact_ids=targets.contact_ids,
         live_contact_ids=[target.id for target in live],
         values=len(targets.values),
-        counts=_footprint(targets=targets).counts,
+        counts=erasure_footprint(targets=targets).counts,
         primary_ids_before=sorted({target.root_id for target in live}),
         primary_ids_after=sorted(set(plan.elected.values())),
     )
@@ -339,118 +241,3 @@ def _ledger_file_append(*, entries: list[ErasedIdentifier]) -> None:
             ledger.write(lines)
     except OSError:
         logger.exception("could not append erasure #%s to the ledger file", entries[0].erasure_id)
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """One erased value, as the ledger (table or file) keeps it."""
-
-    erasure_id: int
-    kind: str
-    digest: str
-    suppress: bool
-
-
-def ledger_entries_read(*, path: str | None) -> list[LedgerEntry]:
-    """The ledger file at ``path`` (JSON Lines, as ``PRIVACY_LEDGER_FILE`` is written), or the
-    database's table when ``path`` is ``None``. Raises ``ValueError`` naming a bad line."""
-    if path is None:
-        return [LedgerEntry(*entry) for entry in ledger_entries()]
-    entries = []
-    with open(path, encoding="utf-8") as ledger:
-        for number, line in enumerate(ledger, start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                entries.append(
-                    LedgerEntry(
-                        erasure_id=int(item["erasure"]),
-                        kind=IdentifierKind(item["kind"]).value,
-                        digest=str(item["digest"]),
-                        suppress=bool(item.get("suppress", False)),
-                    )
-                )
-            except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"line {number} of the ledger is not an entry: {error}") from None
-    return entries
-
-
-@dataclass(frozen=True)
-class ReplayPlan:
-    """What replaying a ledger does: the values it finds stored again, and the entries the
-    database lacks (a restore took them away), which it stores again."""
-
-    found: list[tuple[LedgerEntry, Node]]
-    missing: list[LedgerEntry]
-
-
-def ledger_replay_plan(*, entries: list[LedgerEntry]) -> ReplayPlan:
-    """Hash every stored value with ``PRIVACY_HASH_KEY`` and match the ledger's digests."""
-    key = settings.PRIVACY_HASH_KEY
-    by_digest = {(entry.kind, entry.digest): entry for entry in entries}
-    found: dict[Node, LedgerEntry] = {}
-    for node in set(stored_values()):
-        entry = by_digest.get((node[0], identifier_digest(kind=node[0], value=node[1], key=key)))
-        if entry is not None:
-            found[node] = entry
-    stored = set(ErasedIdentifier.objects.values_list("kind", "digest"))
-    missing = [entry for entry in by_digest.values() if (entry.kind, entry.digest) not in stored]
-    return ReplayPlan(
-        found=sorted(((entry, node) for node, entry in found.items()), key=_replay_order),
-        missing=missing,
-    )
-
-
-def _replay_order(item: tuple[LedgerEntry, Node]) -> tuple[int, Node]:
-    entry, node = item
-    return entry.erasure_id, node
-
-
-def ledger_replay(*, plan: ReplayPlan, requester: Requester) -> list[Erasure]:
-    """Apply ``plan``: erase each value found again (an identifier's erasure, suppressed if it
-    was), then store the entries the database lacks, so that suppression holds again."""
-    erasures = []
-    for entry, (kind, value) in plan.found:
-        subject = ErasureSubject(
-            scope=ErasureScope.IDENTIFIER,
-            email=value if kind == IdentifierKind.EMAIL else None,
-            phone_number=value if kind == IdentifierKind.PHONE else None,
-        )
-        erasures.append(
-            person_erase(
-                subject=subject,
-                reason=f"ledger replay of erasure #{entry.erasure_id}",
-                requester=requester,
-                suppress=entry.suppress,
-                replayed=True,
-            )
-        )
-    stored = set(ErasedIdentifier.objects.values_list("kind", "digest"))
-    missing = [entry for entry in plan.missing if (entry.kind, entry.digest) not in stored]
-    if missing:
-        erasures.append(_ledger_restore(entries=missing, requester=requester))
-    return erasures
-
-
-def _ledger_restore(*, entries: list[LedgerEntry], requester: Requester) -> Erasure:
-    with transaction.atomic():
-        erasure = Erasure.objects.create(
-            scope=ErasureScope.IDENTIFIER,
-            subject="ledger",
-            reason="ledger entries stored again after a restore",
-            source=requester.source,
-            requested_by=requester.name,
-            user=requester.user,
-            suppress=any(entry.suppress for entry in entries),
-            replayed=True,
-            counts={"ledger_entries": len(entries)},
-        )
-        ErasedIdentifier.objects.bulk_create(
-            ErasedIdentifier(
-                erasure=erasure, kind=entry.kind, digest=entry.digest, suppress=entry.suppress
-            )
-            for entry in entries
-        )
-        governance_token_change()
-    return erasure
